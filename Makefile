@@ -1,0 +1,61 @@
+# Two commands for a newcomer: `make demo`, then `make test`. Everything lives inside the repo:
+# .venv/ (Python packages), .airflow/ (Airflow home: SQLite metadata, LocalExecutor), .data/
+# (warehouse, demo portfolio, run folders). All three are git-ignored.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DATE ?= 2025-06-30
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL := 10
+export GX_ANALYTICS_ENABLED := False
+export RECEIVABLES_HOME := $(CURDIR)
+export RECEIVABLES_WAREHOUSE_URL ?= sqlite:///$(CURDIR)/.data/warehouse.db
+export RECEIVABLES_LEDGER ?= $(CURDIR)/.data/demo/*FEC*.txt
+export RECEIVABLES_CUSTOMERS ?= $(CURDIR)/.data/demo/customers.csv
+
+.PHONY: install demo test bench airflow lint clean
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed
+
+$(AIRFLOW_HOME)/.migrated: $(BIN)/.installed
+	mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	touch $@
+
+demo: $(AIRFLOW_HOME)/.migrated
+	$(BIN)/receivables db upgrade
+	$(BIN)/receivables demo-data --out .data/demo --end $(DEMO_DATE)
+	$(BIN)/airflow dags test ar_collections_daily $(DEMO_DATE) > .data/demo-run.log 2>&1 \
+		|| (tail -n 60 .data/demo-run.log; echo "the daily run failed: full log in .data/demo-run.log"; exit 1)
+	@grep -E "Marking run|state=" .data/demo-run.log | tail -n 1 || true
+	@$(BIN)/receivables summary --as-of $(DEMO_DATE)
+
+test: $(AIRFLOW_HOME)/.migrated
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/ledger_load.py
+
+airflow: $(AIRFLOW_HOME)/.migrated
+	@echo "Airflow UI on http://localhost:8080 - user admin, password printed below at first start and kept in"
+	@echo "$(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated"
+	$(BIN)/airflow standalone
+
+lint: $(BIN)/.installed
+	$(BIN)/python -m ruff check src dags plugins tests bench || echo "ruff is not installed: pip install ruff"
+
+clean:
+	rm -rf .data .airflow

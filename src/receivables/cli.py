@@ -1,0 +1,178 @@
+"""The `receivables` command (contract in DESIGN.md; users and acceptance checks script it).
+
+    receivables load-ledger 123456789FEC20250630.txt --customers customers.csv --json
+    receivables demo-data --out .data/demo --customers 300 --end 2025-06-30
+    receivables db upgrade
+    receivables summary --as-of 2025-06-30
+
+Unusable input exits with status 2 and one line on stderr naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _days(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 365:
+        raise argparse.ArgumentTypeError("payment terms must be between 0 and 365 days")
+    return value
+
+
+class InputError(Exception):
+    """Unusable input: printed as one line on stderr, exit status 2."""
+
+
+def _customers(path: str | None):  # noqa: ANN202
+    from receivables.ledger.schema import empty_customers
+
+    if not path:
+        return empty_customers(), None
+    from receivables.ledger.customers import read_customer_master
+
+    master = read_customer_master(Path(path))
+    return master.customers, master
+
+
+def ledger_summary(path: Path, *, fmt: str, as_of: dt.date | None, customers_file: str | None,
+                   default_terms: int, mapping: str | None) -> dict:
+    """What `load-ledger --json` prints: counts, open items and quarantine of one ledger file."""
+    from receivables.ledger.open_items import open_items, receivable_lines
+    from receivables.ledger.sources import read_ledger
+    from receivables.money import format_minor
+    from receivables.validation.ledger import validate_ledger
+
+    customers, master = _customers(customers_file)
+    known = set(customers["customer_id"]) if master is not None else None
+    read = read_ledger(path, fmt=fmt, mapping=Path(mapping) if mapping else None, known_customers=known)
+    outcome = validate_ledger(read, known_customers=known)
+    parsed = read.lines
+    balance = (parsed["debit_minor"] - parsed["credit_minor"]).groupby(
+        [parsed["journal_code"], parsed["entry_num"]]).sum()
+    as_of = as_of or parsed["entry_date"].max().date()
+    items = open_items(outcome.lines, customers, as_of, default_terms)
+    receivable = receivable_lines(outcome.lines, as_of)
+    return {
+        "lines": read.rows_read,
+        "entries": int(len(balance)),
+        "unbalanced_entries": int((balance != 0).sum()),
+        "customers": int(receivable["customer_id"].nunique()),
+        "open_items": int(len(items)),
+        "open_amount": {cur: format_minor(int(v), cur) for cur, v in items.groupby("currency")["open_minor"].sum().items()},
+        "quarantined": {str(k): int(v) for k, v in outcome.quarantine["reason_code"].value_counts().sort_index().items()},
+        "as_of": as_of.isoformat(),
+    }
+
+
+def cmd_load_ledger(args: argparse.Namespace) -> int:
+    summary = ledger_summary(Path(args.file), fmt=args.format, as_of=args.as_of, customers_file=args.customers,
+                             default_terms=args.default_terms, mapping=args.mapping)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print(f"{args.file}: {summary['lines']} lines, {summary['entries']} entries, "
+              f"{summary['customers']} customers")
+        print(f"open on {summary['as_of']}: {summary['open_items']} items, "
+              + ", ".join(f"{v} {k}" for k, v in summary["open_amount"].items()))
+        quarantined = sum(summary["quarantined"].values())
+        print(f"quarantined: {quarantined}" + (f" ({summary['quarantined']})" if quarantined else ""))
+    return 0
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from receivables.demo.generator import customers_for_lines, generate_portfolio
+
+    count = customers_for_lines(args.lines) if args.lines else args.customers
+    result = generate_portfolio(Path(args.out), customers=count, months=args.months, end=args.end, seed=args.seed)
+    print(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in result.items()}))
+    return 0
+
+
+def _warehouse_url(args: argparse.Namespace) -> str:
+    from receivables.pipeline.settings import wave_settings
+
+    return args.url or wave_settings().warehouse_url
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from receivables.warehouse.db import current_revision, make_engine, upgrade
+
+    engine = make_engine(_warehouse_url(args))
+    upgrade(engine)
+    print(f"warehouse at revision {current_revision(engine)}: {engine.url.render_as_string(hide_password=True)}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from receivables.warehouse.db import make_engine
+    from receivables.warehouse.report import demo_summary
+
+    print(demo_summary(make_engine(_warehouse_url(args)), args.as_of))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="receivables", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("load-ledger", help="parse and validate a ledger, print a summary")
+    p.add_argument("file")
+    p.add_argument("--format", default="auto", choices=["auto", "fec", "csv", "xlsx"])
+    p.add_argument("--as-of", type=_date, help="business date (default: the ledger's last entry date)")
+    p.add_argument("--customers", help="customer master CSV")
+    p.add_argument("--default-terms", type=_days, default=30, help="payment terms in days when unknown")
+    p.add_argument("--mapping", help="YAML column mapping for CSV/XLSX exports")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_load_ledger)
+
+    p = sub.add_parser("demo-data", help="generate a sample portfolio (FEC + customer master)")
+    p.add_argument("--out", default=".data/demo")
+    p.add_argument("--customers", type=int, default=300)
+    p.add_argument("--lines", type=int, help="size the portfolio for about this many ledger lines")
+    p.add_argument("--months", type=int, default=18)
+    p.add_argument("--end", type=_date, default=dt.date(2025, 6, 30))
+    p.add_argument("--seed", type=int, default=42)
+    p.set_defaults(func=cmd_demo_data)
+
+    p = sub.add_parser("db", help="warehouse administration")
+    db = p.add_subparsers(dest="db_command", required=True)
+    up = db.add_parser("upgrade", help="create or upgrade the warehouse schema (Alembic)")
+    up.add_argument("--url", help="SQLAlchemy URL (default: RECEIVABLES_WAREHOUSE_URL or .data/warehouse.db)")
+    up.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("summary", help="what the warehouse holds for a business date, for humans")
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--url")
+    p.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from receivables.ledger.schema import LedgerFormatError
+    from receivables.validation.ledger import SystemicValidationError
+
+    try:
+        return args.func(args)
+    except (LedgerFormatError, SystemicValidationError, InputError) as error:
+        print(f"receivables: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Ledger sources (FEC, CSV/XLSX exports, SQL) to one normalized ledger, customers, open items."""

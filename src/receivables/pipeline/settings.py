@@ -1,0 +1,56 @@
+"""Where settings come from, outside Airflow and inside it.
+
+Outside Airflow (the `receivables` command, tests): `RECEIVABLES_*` environment variables.
+Inside a task: the Airflow connection `receivables_warehouse` (its extra `url`, else its URI)
+and the Variables `receivables_ledger`, `receivables_customers`, `receivables_mapping`,
+`receivables_default_terms_days`, each falling back to the environment variable of the same
+name in upper case, then to the defaults below. Nothing here is read at DAG parse time.
+
+    RECEIVABLES_HOME             where .data/ lives (default: the current directory)
+    RECEIVABLES_WAREHOUSE_URL    SQLAlchemy URL (default sqlite:///<home>/.data/warehouse.db)
+    RECEIVABLES_LEDGER           ledger files or globs, separated by ':' (FEC, CSV/XLSX)
+    RECEIVABLES_CUSTOMERS        the customer master CSV
+    RECEIVABLES_MAPPING          the YAML column mapping for CSV/XLSX open-item exports
+    RECEIVABLES_DEFAULT_TERMS_DAYS  payment terms when the master has none (default 30)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from receivables.pipeline.wave import WaveSettings
+
+DEFAULT_TERMS_DAYS = 30
+
+
+def home() -> Path:
+    return Path(os.environ.get("RECEIVABLES_HOME") or Path.cwd()).resolve()
+
+
+def default_warehouse_url() -> str:
+    return f"sqlite:///{home() / '.data' / 'warehouse.db'}"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Airflow-style URIs to SQLAlchemy dialect+driver URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.get(key.upper()),
+                  warehouse_url: str | None = None) -> WaveSettings:
+    """Settings from `lookup` (env by default; in Airflow: Variable, then env)."""
+    ledger = lookup("receivables_ledger") or ""
+    terms = lookup("receivables_default_terms_days")
+    return WaveSettings(
+        warehouse_url=sqlalchemy_url(warehouse_url or lookup("receivables_warehouse_url") or default_warehouse_url()),
+        data_dir=home() / ".data",
+        ledger_paths=[p for p in ledger.split(":") if p],
+        customers_file=lookup("receivables_customers") or None,
+        mapping_file=lookup("receivables_mapping") or None,
+        default_terms_days=int(terms) if terms else DEFAULT_TERMS_DAYS,
+    )

@@ -1,0 +1,96 @@
+"""Airflow task bodies of `ar_collections_daily`: the only module here that imports Airflow.
+
+Each function takes the Airflow context, derives `as_of` from the run's data interval (never
+from the clock), reads settings inside the task, and calls the Airflow-free body in `wave.py`.
+Data problems that make a whole file unusable fail the task without retry
+(`AirflowFailException`): retrying cannot fix a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+
+from receivables.pipeline import wave
+from receivables.pipeline.settings import wave_settings
+
+log = logging.getLogger(__name__)
+
+
+def as_of_from_context(context) -> dt.date:  # noqa: ANN001
+    """The business date of the run: its data interval start in the timetable's timezone."""
+    start = context["data_interval_start"]
+    timetable = getattr(context["dag"], "timetable", None)
+    if hasattr(timetable, "business_date"):
+        return timetable.business_date(start)
+    return start.date()
+
+
+def _lookup(key: str) -> str | None:
+    from airflow.sdk import Variable
+
+    value = Variable.get(key, default=None)
+    return value if value not in (None, "") else os.environ.get(key.upper())
+
+
+def _warehouse_url() -> str | None:
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = Connection.get("receivables_warehouse")
+    except AirflowNotFoundException:
+        return None
+    extra = connection.extra_dejson or {}
+    return extra.get("url") or connection.get_uri()
+
+
+def settings_from_airflow(params: dict | None = None) -> wave.WaveSettings:
+    settings = wave_settings(_lookup, warehouse_url=_warehouse_url())
+    params = params or {}
+    if params.get("ledger"):
+        settings.ledger_paths = [p for p in str(params["ledger"]).split(":") if p]
+    if params.get("customers"):
+        settings.customers_file = params["customers"]
+    return settings
+
+
+def _fail_on_bad_input(fn):  # noqa: ANN001, ANN202
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from receivables.ledger.schema import LedgerFormatError
+        from receivables.validation.ledger import SystemicValidationError
+
+        try:
+            return fn(*args, **kwargs)
+        except (LedgerFormatError, SystemicValidationError) as error:
+            raise AirflowFailException(str(error)) from error
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+@_fail_on_bad_input
+def extract_ledger(context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    return wave.extract_ledger(settings, as_of_from_context(context))
+
+
+@_fail_on_bad_input
+def validate_ledger(manifest: dict, context) -> dict:  # noqa: ANN001
+    return wave.validate_ledger(settings_from_airflow(context.get("params")), manifest)
+
+
+def load_ledger(manifest: dict, context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    # When the import happened is bookkeeping, not business logic: the wall clock is right here
+    # (a `dags test` run's start_date is its logical date, which would date the import wrongly).
+    return wave.load_ledger(settings, manifest, now=dt.datetime.now(dt.timezone.utc))
+
+
+def compute_aging(context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    summary = wave.compute_aging(settings, as_of_from_context(context))
+    log.info("aged balance of %s: %s", summary["as_of"], summary)
+    return summary

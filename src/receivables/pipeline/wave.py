@@ -1,0 +1,190 @@
+"""The bodies of the daily wave's ledger tasks, free of Airflow so they run and test anywhere.
+
+    manifest = extract_ledger(settings, as_of)        # files -> Parquet in the run folder
+    manifest = validate_ledger(settings, manifest)    # GX suite, quarantine, HTML report
+    summary  = load_ledger(settings, manifest)        # one transaction into the warehouse
+    summary  = compute_aging(settings, as_of)         # open items, aged balance, KPIs of as_of
+
+Bulk data moves through Parquet files in `<data_dir>/runs/<as_of>/`; what the functions return
+(and Airflow passes through XCom) is small: paths, counts, names. A file already imported (same
+SHA-256) is not parsed again; a run for a past date recomputes that date's snapshot from the
+ledger as it stood then (entry and lettering dates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from receivables.ledger.schema import LedgerFormatError, LedgerRead
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WaveSettings:
+    warehouse_url: str
+    data_dir: Path
+    ledger_paths: list[str] = field(default_factory=list)   # files or glob patterns
+    customers_file: str | None = None
+    mapping_file: str | None = None
+    default_terms_days: int = 30
+    ledger_currency: str = "EUR"
+
+
+def run_dir(settings: WaveSettings, as_of: dt.date) -> Path:
+    path = settings.data_dir / "runs" / as_of.isoformat()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _engine(settings: WaveSettings):
+    from receivables.warehouse.db import make_engine
+
+    return make_engine(settings.warehouse_url)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ledger_files(settings: WaveSettings) -> list[Path]:
+    files: list[Path] = []
+    for pattern in settings.ledger_paths:
+        matches = sorted(glob.glob(pattern))
+        if not matches:
+            raise LedgerFormatError(pattern, None, "no ledger file matches this path")
+        files += [Path(m) for m in matches]
+    if not files:
+        raise LedgerFormatError("settings", None, "no ledger path is configured (RECEIVABLES_LEDGER)")
+    return files
+
+
+def extract_ledger(settings: WaveSettings, as_of: dt.date) -> dict:
+    from receivables.warehouse.store import already_imported
+
+    out = run_dir(settings, as_of)
+    manifest: dict = {"as_of": as_of.isoformat(), "run_dir": str(out), "sources": [], "customers": None}
+    known = None
+    if settings.customers_file:
+        from receivables.ledger.customers import read_customer_master
+
+        master = read_customer_master(Path(settings.customers_file))
+        master.customers.to_parquet(out / "customers.parquet", index=False)
+        known = set(master.customers["customer_id"])
+        manifest["customers"] = {"path": str(out / "customers.parquet"), "rows_read": master.rows_read,
+                                 "loaded": len(master.customers), "quarantined": len(master.quarantine)}
+        if len(master.quarantine):
+            master.quarantine.to_parquet(out / "customers.quarantine.parquet", index=False)
+    engine = _engine(settings)
+    for path in ledger_files(settings):
+        digest = sha256_of(path)
+        with engine.connect() as conn:
+            unchanged = already_imported(conn, digest)
+        entry = {"file": str(path), "source_file": path.name, "sha256": digest}
+        if unchanged:
+            log.info("%s already imported (sha256 %s): not parsed again", path.name, digest[:12])
+            manifest["sources"].append({**entry, "status": "unchanged"})
+            continue
+        from receivables.ledger.sources import read_ledger
+
+        read = read_ledger(path, mapping=Path(settings.mapping_file) if settings.mapping_file else None,
+                           ledger_currency=settings.ledger_currency, known_customers=known)
+        stem = out / read.meta["source"]
+        read.lines.to_parquet(f"{stem}.parsed.parquet", index=False)
+        read.quarantine.to_parquet(f"{stem}.parse_quarantine.parquet", index=False)
+        log.info("%s: %d lines read, %d quarantined while parsing (%s)", path.name, read.rows_read,
+                 len(read.quarantine), json.dumps({k: v for k, v in read.meta.items() if k != "source"}))
+        manifest["sources"].append({**entry, "status": "parsed", "source": read.meta["source"],
+                                    "format": read.meta["format"], "encoding": read.meta.get("encoding", ""),
+                                    "rows_read": read.rows_read, "stem": str(stem)})
+    return manifest
+
+
+def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
+    from receivables.validation.ledger import validate_ledger as run_suite
+    from receivables.validation.report import write_report
+
+    as_of = dt.date.fromisoformat(manifest["as_of"])
+    known = None
+    if manifest["customers"]:
+        known = set(pd.read_parquet(manifest["customers"]["path"], columns=["customer_id"])["customer_id"])
+    for source in manifest["sources"]:
+        if source["status"] != "parsed":
+            continue
+        stem = source["stem"]
+        read = LedgerRead(lines=pd.read_parquet(f"{stem}.parsed.parquet"),
+                          quarantine=pd.read_parquet(f"{stem}.parse_quarantine.parquet"),
+                          rows_read=source["rows_read"], meta={"source": source["source"]})
+        outcome = run_suite(read, known_customers=known)   # raises SystemicValidationError
+        outcome.lines.to_parquet(f"{stem}.valid.parquet", index=False)
+        outcome.quarantine.to_parquet(f"{stem}.quarantine.parquet", index=False)
+        report = write_report(outcome, as_of, Path(f"{stem}.validation.html"))
+        log.info("%s: %d lines valid, %d quarantined; validation report: %s", source["source_file"],
+                 len(outcome.lines), len(outcome.quarantine), report)
+        source.update(status="validated", rows_valid=len(outcome.lines),
+                      rows_quarantined=len(outcome.quarantine), report=str(report),
+                      findings={f.reason_code: f.count for f in outcome.findings})
+    return manifest
+
+
+def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> dict:
+    """Every validated source and the customer master, in ONE transaction: all or nothing."""
+    from receivables.warehouse.store import ImportMeta, load_ledger as store, record_validation, refresh_customers
+
+    as_of = dt.date.fromisoformat(manifest["as_of"])
+    summary = {"as_of": manifest["as_of"], "sources": []}
+    with _engine(settings).begin() as conn:
+        for source in manifest["sources"]:
+            if source["status"] != "validated":
+                summary["sources"].append({"source_file": source["source_file"], "status": source["status"]})
+                continue
+            stem = source["stem"]
+            lines = pd.read_parquet(f"{stem}.valid.parquet")
+            quarantined = pd.read_parquet(f"{stem}.quarantine.parquet")
+            result = store(conn, lines=lines, quarantined=quarantined, meta=ImportMeta(
+                source=source["source"], source_file=source["source_file"], sha256=source["sha256"],
+                format=source["format"], encoding=source["encoding"], rows_read=source["rows_read"],
+                as_of=as_of, imported_at=now))
+            record_validation(conn, as_of=as_of, source=source["source"], source_file=source["source_file"],
+                              success=source["rows_quarantined"] == 0, rows_read=source["rows_read"],
+                              rows_valid=source["rows_valid"], rows_quarantined=source["rows_quarantined"],
+                              report_path=source["report"])
+            summary["sources"].append({"source_file": source["source_file"], "status": "skipped" if result.skipped
+                                       else "loaded", "rows_loaded": result.rows_loaded,
+                                       "rows_quarantined": result.rows_quarantined})
+        master = pd.read_parquet(manifest["customers"]["path"]) if manifest["customers"] else None
+        summary["customers"] = refresh_customers(conn, master)
+    return summary
+
+
+def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
+    from receivables.kpis.aging import aging, kpis
+    from receivables.ledger.open_items import open_items
+    from receivables.warehouse.store import read_customers, read_receivable_lines, replace_snapshot
+
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        lines = read_receivable_lines(conn)
+        customers = read_customers(conn)
+    items = open_items(lines, customers, as_of, settings.default_terms_days)
+    aged = aging(items)
+    indicators = kpis(items, lines, customers, as_of)
+    with engine.begin() as conn:
+        replace_snapshot(conn, as_of, items=items, aging=aged, kpis=indicators)
+    overdue = items[(items["item_type"] == "invoice") & (items["days_overdue"] > 0)]
+    return {"as_of": as_of.isoformat(), "open_items": len(items), "customers_with_balance": len(aged),
+            "overdue_items": len(overdue),
+            "buckets_minor": {currency: {str(b): int(v) for b, v in per.groupby("bucket")["open_minor"].sum().items()}
+                              for currency, per in items.groupby("currency")}}

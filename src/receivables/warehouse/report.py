@@ -1,0 +1,56 @@
+"""A short human summary of what the warehouse holds for a business date (`make demo`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, func, select
+
+from receivables.ledger.open_items import BUCKETS
+from receivables.money import format_minor
+from receivables.warehouse.schema import (
+    aging_snapshots,
+    kpi_daily,
+    ledger_imports,
+    ledger_lines,
+    quarantine,
+    validation_reports,
+)
+
+_BUCKET_LABELS = {"not_due": "not yet due", "d1_30": "1-30 days", "d31_60": "31-60 days",
+                  "d61_90": "61-90 days", "d91_120": "91-120 days", "over_120": "over 120 days"}
+
+
+def demo_summary(engine: Engine, as_of: dt.date) -> str:
+    with engine.connect() as conn:
+        loaded = conn.execute(select(func.count()).select_from(ledger_lines)).scalar_one()
+        quarantined = conn.execute(select(func.count()).select_from(quarantine)).scalar_one()
+        imports = conn.execute(select(func.count()).select_from(ledger_imports)).scalar_one()
+        buckets = [func.sum(aging_snapshots.c[f"{b}_minor"]) for b in BUCKETS]
+        rows = conn.execute(select(aging_snapshots.c.currency, func.sum(aging_snapshots.c.open_items),
+                                   func.count(), func.sum(aging_snapshots.c.overdue_minor), *buckets)
+                            .where(aging_snapshots.c.as_of == as_of).group_by(aging_snapshots.c.currency)).all()
+        kpis = dict(((m, c), v) for m, c, v in conn.execute(
+            select(kpi_daily.c.metric, kpi_daily.c.currency, kpi_daily.c.value)
+            .where(kpi_daily.c.as_of == as_of, kpi_daily.c.segment == "")))
+        reports = conn.execute(select(validation_reports.c.source_file, validation_reports.c.report_path)
+                               .where(validation_reports.c.as_of == as_of)).all()
+    out = [f"Collection wave of {as_of}",
+           f"  ledger: {loaded} lines loaded from {imports} import(s), {quarantined} quarantined"]
+    if not rows:
+        out.append("  no aged balance for this date: did the daily run succeed?")
+    for currency, items, customers, overdue, *amounts in rows:
+        out.append(f"  open items ({currency}): {items} for {customers} customers, "
+                   f"{format_minor(int(overdue), currency)} {currency} overdue")
+        for bucket, amount in zip(BUCKETS, amounts):
+            out.append(f"    {_BUCKET_LABELS[bucket]:>14}: {format_minor(int(amount), currency):>16} {currency}")
+        dso = kpis.get(("dso_countback_days", currency))
+        ratio = kpis.get(("overdue_ratio", currency))
+        if dso is not None:
+            out.append(f"  DSO (countback): {float(dso):.1f} days; overdue ratio {float(ratio):.1%}")
+    out.append("Where to look next:")
+    for source_file, path in reports:
+        out.append(f"  validation report of {source_file}: {path}")
+    out.append("  quarantined lines and their reasons: warehouse table 'quarantine'")
+    out.append("  the run in the Airflow UI: make airflow, then http://localhost:8080 (README: logging in)")
+    return "\n".join(out)

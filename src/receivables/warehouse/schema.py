@@ -1,0 +1,159 @@
+"""The warehouse schema (SQLAlchemy Core). The same tables run on SQLite and PostgreSQL.
+
+Owners and keys are documented in docs/warehouse.md; Alembic migrations under
+`warehouse/migrations/versions/` create them, and a test checks the migrations and this module
+agree. Amounts are BIGINT minor units beside a currency column; KPI values are NUMERIC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+ledger_imports = Table(
+    "ledger_imports", metadata,
+    Column("import_id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("format", String(20), nullable=False),
+    Column("encoding", String(20), nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_loaded", Integer, nullable=False),
+    Column("rows_quarantined", Integer, nullable=False),
+    Column("as_of", Date),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("sha256", name="uq_ledger_imports_sha256"),
+)
+
+ledger_lines = Table(
+    "ledger_lines", metadata,
+    Column("source", String(200), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("import_id", Integer, nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("journal_code", String(50), nullable=False),
+    Column("journal_lib", Text, nullable=False),
+    Column("entry_num", String(100), nullable=False),
+    Column("entry_date", Date, nullable=False),
+    Column("account", String(50), nullable=False),
+    Column("account_label", Text, nullable=False),
+    Column("aux_account", String(100), nullable=False),
+    Column("aux_label", Text, nullable=False),
+    Column("piece_ref", String(200), nullable=False),
+    Column("piece_date", Date),
+    Column("label", Text, nullable=False),
+    Column("debit_minor", BigInteger, nullable=False),
+    Column("credit_minor", BigInteger, nullable=False),
+    Column("let_code", String(50), nullable=False),
+    Column("let_date", Date),
+    Column("valid_date", Date),
+    Column("currency_amount_minor", BigInteger),
+    Column("currency_code", String(3), nullable=False),
+    Column("due_date", Date),
+    Column("currency", String(3), nullable=False),
+    PrimaryKeyConstraint("source", "line_no", name="pk_ledger_lines"),
+    Index("ix_ledger_lines_receivable", "account", "aux_account"),
+)
+
+customers = Table(
+    "customers", metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("phone", String(50), nullable=False),
+    Column("address", Text, nullable=False),
+    Column("segment", String(3), nullable=False),
+    Column("strategic", Boolean, nullable=False),
+    Column("payment_terms_days", Integer),
+    Column("opt_out_channels", String(100), nullable=False),
+    Column("origin", String(10), nullable=False),   # 'master' or 'ledger' (seen only in the ledger)
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("quarantine_id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("field", String(100), nullable=False),
+    Column("reason_code", String(50), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Index("ix_quarantine_import", "import_id", "line_no"),
+)
+
+validation_reports = Table(
+    "validation_reports", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_valid", Integer, nullable=False),
+    Column("rows_quarantined", Integer, nullable=False),
+    Column("report_path", Text, nullable=False),
+    PrimaryKeyConstraint("as_of", "source", name="pk_validation_reports"),
+)
+
+open_items = Table(
+    "open_items", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_id", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("item_type", String(10), nullable=False),     # 'invoice' (we are owed) or 'credit'
+    Column("doc_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("original_minor", BigInteger, nullable=False),
+    Column("open_minor", BigInteger, nullable=False),     # signed: credits are negative
+    Column("days_overdue", Integer, nullable=False),
+    Column("bucket", String(10), nullable=False),
+    PrimaryKeyConstraint("as_of", "customer_id", "invoice_id", "currency", "item_type", name="pk_open_items"),
+)
+
+aging_snapshots = Table(
+    "aging_snapshots", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("not_due_minor", BigInteger, nullable=False),
+    Column("d1_30_minor", BigInteger, nullable=False),
+    Column("d31_60_minor", BigInteger, nullable=False),
+    Column("d61_90_minor", BigInteger, nullable=False),
+    Column("d91_120_minor", BigInteger, nullable=False),
+    Column("over_120_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("overdue_minor", BigInteger, nullable=False),
+    Column("open_items", Integer, nullable=False),
+    PrimaryKeyConstraint("as_of", "customer_id", "currency", name="pk_aging_snapshots"),
+)
+
+kpi_daily = Table(
+    "kpi_daily", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("metric", String(50), nullable=False),
+    Column("segment", String(10), nullable=False),   # '' for all segments
+    Column("currency", String(3), nullable=False),
+    Column("value", Numeric(20, 4), nullable=False),
+    PrimaryKeyConstraint("as_of", "metric", "segment", "currency", name="pk_kpi_daily"),
+)

@@ -1,0 +1,144 @@
+"""Reads and writes of the warehouse, each write in one transaction.
+
+    >>> with engine.begin() as conn:                                                # doctest: +SKIP
+    ...     result = load_ledger(conn, source="123456789FEC20250630", lines=..., quarantine=...,
+    ...                          meta=ImportMeta(...), customers=master)
+    >>> result.skipped       # the same file (same SHA-256) was already imported   # doctest: +SKIP
+    False
+
+Idempotence: a ledger import is keyed by the file's SHA-256 (importing the same file twice adds
+nothing); a new version of a source (same FEC name, new content) replaces that source's lines;
+snapshots (open items, aging, KPIs) are replaced whole for their `as_of`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select
+
+from receivables.ledger.schema import CUSTOMER_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, LINE_COLUMNS
+from receivables.warehouse.db import bulk_insert
+from receivables.warehouse.schema import (
+    aging_snapshots,
+    customers,
+    kpi_daily,
+    ledger_imports,
+    ledger_lines,
+    open_items,
+    quarantine,
+    validation_reports,
+)
+
+
+@dataclass
+class ImportMeta:
+    source: str
+    source_file: str
+    sha256: str
+    format: str
+    encoding: str
+    rows_read: int
+    as_of: dt.date | None
+    imported_at: dt.datetime
+
+
+@dataclass
+class LoadResult:
+    source: str
+    import_id: int | None
+    skipped: bool
+    rows_loaded: int
+    rows_quarantined: int
+
+
+def already_imported(conn: Connection, sha256: str) -> bool:
+    return conn.execute(select(ledger_imports.c.import_id).where(ledger_imports.c.sha256 == sha256)).first() is not None
+
+
+def load_ledger(conn: Connection, *, lines: pd.DataFrame, quarantined: pd.DataFrame, meta: ImportMeta) -> LoadResult:
+    """Replace `meta.source`'s lines by `lines` and record the import; call inside a transaction."""
+    if already_imported(conn, meta.sha256):
+        return LoadResult(meta.source, None, True, 0, 0)
+    import_id = conn.execute(insert(ledger_imports).values(
+        source=meta.source, source_file=meta.source_file, sha256=meta.sha256, format=meta.format,
+        encoding=meta.encoding, rows_read=meta.rows_read, rows_loaded=len(lines),
+        rows_quarantined=len(quarantined), as_of=meta.as_of, imported_at=meta.imported_at,
+    ).returning(ledger_imports.c.import_id)).scalar_one()
+    conn.execute(delete(ledger_lines).where(ledger_lines.c.source == meta.source))
+    frame = lines[list(LINE_COLUMNS)].assign(source=meta.source, import_id=import_id)
+    bulk_insert(conn, ledger_lines, frame)
+    bulk_insert(conn, quarantine, quarantined.assign(source=meta.source, import_id=import_id))
+    return LoadResult(meta.source, import_id, False, len(lines), len(quarantined))
+
+
+def refresh_customers(conn: Connection, master: pd.DataFrame | None) -> int:
+    """Customers = the master (when given) plus every receivable account seen only in the ledger."""
+    if master is not None:
+        conn.execute(delete(customers).where(customers.c.origin == "master"))
+        bulk_insert(conn, customers, master[list(CUSTOMER_COLUMNS)].assign(origin="master"))
+    conn.execute(delete(customers).where(customers.c.origin == "ledger"))
+    customer_id = case((ledger_lines.c.aux_account != "", ledger_lines.c.aux_account),
+                       else_=ledger_lines.c.account).label("customer_id")
+    seen = (select(customer_id, func.max(ledger_lines.c.aux_label).label("name"))
+            .where(ledger_lines.c.account.like(RECEIVABLE_ACCOUNT_PREFIX + "%"))
+            .group_by(customer_id).subquery())
+    known = select(customers.c.customer_id)
+    conn.execute(insert(customers).from_select(
+        ["customer_id", "name", "country", "language", "email", "phone", "address", "segment",
+         "strategic", "payment_terms_days", "opt_out_channels", "origin"],
+        select(seen.c.customer_id, seen.c.name, literal(""), literal(""), literal(""), literal(""),
+               literal(""), literal(""), literal(False), literal(None), literal(""), literal("ledger"))
+        .where(seen.c.customer_id.not_in(known)),
+    ))
+    return conn.execute(select(func.count()).select_from(customers)).scalar_one()
+
+
+def read_receivable_lines(conn: Connection) -> pd.DataFrame:
+    """The receivable (411*) lines of every loaded source, typed as the normalized ledger."""
+    query = select(*(ledger_lines.c[c] for c in LINE_COLUMNS)).where(
+        ledger_lines.c.account.like(RECEIVABLE_ACCOUNT_PREFIX + "%"))
+    frame = pd.read_sql(query, conn)
+    return _typed(frame, LINE_COLUMNS)
+
+
+def read_customers(conn: Connection) -> pd.DataFrame:
+    frame = pd.read_sql(select(*(customers.c[c] for c in CUSTOMER_COLUMNS)), conn)
+    return _typed(frame, CUSTOMER_COLUMNS)
+
+
+def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    for name, dtype in columns.items():
+        if dtype.startswith("datetime"):
+            frame[name] = pd.to_datetime(frame[name])
+        elif dtype == "bool":
+            frame[name] = frame[name].astype(bool)
+        else:
+            frame[name] = frame[name].astype(dtype)
+    return frame
+
+
+def replace_snapshot(conn: Connection, as_of: dt.date, *, items: pd.DataFrame, aging: pd.DataFrame,
+                     kpis: pd.DataFrame) -> None:
+    """Replace the open items, aged balance and KPIs of `as_of` (idempotent re-runs, backfills)."""
+    for table in (open_items, aging_snapshots, kpi_daily):
+        conn.execute(delete(table).where(table.c.as_of == as_of))
+    day = pd.Timestamp(as_of)
+    bulk_insert(conn, open_items, items.assign(as_of=day))
+    bulk_insert(conn, aging_snapshots, aging.assign(as_of=day))
+    if len(kpis):
+        conn.execute(insert(kpi_daily), [
+            {"as_of": as_of, "metric": r.metric, "segment": r.segment, "currency": r.currency, "value": r.value}
+            for r in kpis.itertuples()
+        ])
+
+
+def record_validation(conn: Connection, *, as_of: dt.date, source: str, source_file: str, success: bool,
+                      rows_read: int, rows_valid: int, rows_quarantined: int, report_path: str) -> None:
+    conn.execute(delete(validation_reports).where(and_(validation_reports.c.as_of == as_of,
+                                                       validation_reports.c.source == source)))
+    conn.execute(insert(validation_reports).values(
+        as_of=as_of, source=source, source_file=source_file, success=success, rows_read=rows_read,
+        rows_valid=rows_valid, rows_quarantined=rows_quarantined, report_path=report_path))
