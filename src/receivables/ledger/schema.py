@@ -70,6 +70,8 @@ def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
             out[name] = frame[name].astype(dtype)
         elif dtype == "object":
             out[name] = ""
+        elif dtype == "bool":
+            out[name] = False
         else:
             out[name] = pd.Series(pd.NA if dtype == "Int64" else None, index=frame.index).astype(dtype)
     return out.reset_index(drop=True)
