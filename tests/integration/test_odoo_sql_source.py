@@ -17,7 +17,7 @@ The scenario, company "Fournil SAS" (id 1, books in EUR), as of 2025-03-31:
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -508,3 +508,36 @@ def test_an_empty_result_reads_as_no_lines(odoo):
     assert read.rows_read == 0
     assert read.lines.empty and read.quarantine.empty
     assert {c: str(t) for c, t in read.lines.dtypes.items()} == LINE_COLUMNS
+
+
+def test_the_daily_wave_reads_odoo_and_ages_its_open_items(odoo, tmp_path):
+    from receivables.pipeline import wave
+    from receivables.warehouse.db import make_engine, upgrade
+    from receivables.warehouse.store import read_customers
+
+    with odoo.connect() as conn:
+        schema = conn.exec_driver_sql("SHOW search_path").scalar()
+    odoo_url = odoo.url.set(query={"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    warehouse = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    upgrade(make_engine(warehouse))
+    settings = wave.WaveSettings(warehouse_url=warehouse, data_dir=tmp_path, sql_sources=[{
+        "name": "odoo", "url": odoo_url, "sql": str(LEDGER_SQL), "customers_sql": str(CUSTOMERS_SQL),
+        "params": {"company_id": 1}}])
+    manifest = wave.validate_ledger(settings, wave.extract_ledger(settings, AS_OF))
+    loaded = wave.load_ledger(settings, manifest, now=datetime(2025, 3, 31, 6, 0))
+    assert loaded["sources"] == [{"source_file": "odoo", "status": "loaded", "rows_loaded": 15, "rows_quarantined": 0}]
+    wave.compute_aging(settings, AS_OF)
+    with make_engine(warehouse).connect() as conn:
+        items = conn.exec_driver_sql(
+            "SELECT customer_id, invoice_id, open_minor, due_date FROM open_items ORDER BY customer_id, invoice_id").all()
+        terms = read_customers(conn).set_index("customer_id")["payment_terms_days"]
+    assert [tuple(i) for i in items] == [
+        ("C0042", "INV/2025/0002", 48000, "2025-03-05"),            # half paid, not yet lettered: still open
+        ("C0042", "INV/2025/0002 acompte", -24000, "2025-03-01"),  # the instalment, unapplied
+        ("C0042", "RINV/2025/0001", -12000, "2025-02-20"),         # the refund, unapplied
+        ("P8", "INV/2025/0003", 11800, "2025-04-30"),
+    ]
+    assert terms.notna().any()
+    # The same data on the next run is not loaded again.
+    again = wave.extract_ledger(settings, AS_OF)
+    assert [s["status"] for s in again["sources"]] == ["unchanged"]

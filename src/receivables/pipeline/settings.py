@@ -12,10 +12,15 @@ name in upper case, then to the defaults below. Nothing here is read at DAG pars
     RECEIVABLES_CUSTOMERS        the customer master CSV
     RECEIVABLES_MAPPING          the YAML column mapping for CSV/XLSX open-item exports
     RECEIVABLES_DEFAULT_TERMS_DAYS  payment terms when the master has none (default 30)
+    RECEIVABLES_SQL_SOURCES      JSON list of SQL sources: [{"name": "odoo", "url": "postgresql+psycopg://...",
+                                 "sql": "include/sql/sources/odoo/ledger_lines.sql",
+                                 "customers_sql": "include/sql/sources/odoo/customers.sql",
+                                 "params": {"company_id": 1}}]; in Airflow, "conn_id" replaces "url"
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -52,5 +57,6 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
         ledger_paths=[p for p in ledger.split(":") if p],
         customers_file=lookup("receivables_customers") or None,
         mapping_file=lookup("receivables_mapping") or None,
+        sql_sources=json.loads(lookup("receivables_sql_sources") or "[]"),
         default_terms_days=int(terms) if terms else DEFAULT_TERMS_DAYS,
     )

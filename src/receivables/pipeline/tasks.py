@@ -13,7 +13,7 @@ import logging
 import os
 
 from receivables.pipeline import wave
-from receivables.pipeline.settings import wave_settings
+from receivables.pipeline.settings import sqlalchemy_url, wave_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +34,27 @@ def _lookup(key: str) -> str | None:
     return value if value not in (None, "") else os.environ.get(key.upper())
 
 
-def _warehouse_url() -> str | None:
+def _connection_url(conn_id: str) -> str:
     from airflow.sdk import Connection
+
+    connection = Connection.get(conn_id)
+    return sqlalchemy_url((connection.extra_dejson or {}).get("url") or connection.get_uri())
+
+
+def _warehouse_url() -> str | None:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        connection = Connection.get("receivables_warehouse")
+        return _connection_url("receivables_warehouse")
     except AirflowNotFoundException:
         return None
-    extra = connection.extra_dejson or {}
-    return extra.get("url") or connection.get_uri()
 
 
 def settings_from_airflow(params: dict | None = None) -> wave.WaveSettings:
     settings = wave_settings(_lookup, warehouse_url=_warehouse_url())
+    # SQL sources name an Airflow connection; the credentials never leave it.
+    settings.sql_sources = [{**spec, "url": _connection_url(spec["conn_id"])} if "conn_id" in spec else spec
+                            for spec in settings.sql_sources]
     params = params or {}
     if params.get("ledger"):
         settings.ledger_paths = [p for p in str(params["ledger"]).split(":") if p]
