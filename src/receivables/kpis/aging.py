@@ -68,9 +68,12 @@ def dso_countback(receivables_minor: int, invoiced: pd.DataFrame, as_of: dt.date
         return None if receivables_minor == 0 else Decimal(0)
     remaining = Decimal(receivables_minor)
     days = Decimal(0)
-    end = pd.Timestamp(as_of)
-    for _ in range(max_months):
-        start = end - pd.DateOffset(months=1)
+    anchor = end = pd.Timestamp(as_of)
+    # Calendar months back from `as_of`, each computed from `as_of` (chaining a one-month step
+    # drifts: 30 June -> 30 May -> ...); from a month end, the previous month ends (31 May).
+    month_end = anchor.is_month_end
+    for months in range(1, max_months + 1):
+        start = anchor - (pd.offsets.MonthEnd(months) if month_end else pd.DateOffset(months=months))
         in_month = invoiced[(invoiced["entry_date"] > start) & (invoiced["entry_date"] <= end)]
         sales = Decimal(int(in_month["debit_minor"].sum()))
         period_days = Decimal((end - start).days)

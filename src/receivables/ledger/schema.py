@@ -45,6 +45,8 @@ LINE_COLUMNS: dict[str, str] = {
 QUARANTINE_COLUMNS: dict[str, str] = {
     "source_file": "object",
     "line_no": "int64",
+    "journal_code": "object",  # the entry the line belongs to, when known: validation holds
+    "entry_num": "object",     # back the whole entry of a rejected line
     "field": "object",      # the offending field ('' when the whole line is at fault)
     "reason_code": "object",  # stable machine code, e.g. 'bad_amount', 'unbalanced_entry'
     "reason": "object",     # a sentence a clerk can act on

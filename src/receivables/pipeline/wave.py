@@ -176,7 +176,9 @@ def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
         stem = source["stem"]
         read = LedgerRead(lines=pd.read_parquet(f"{stem}.parsed.parquet"),
                           quarantine=pd.read_parquet(f"{stem}.parse_quarantine.parquet"),
-                          rows_read=source["rows_read"], meta={"source": source["source"]})
+                          rows_read=source["rows_read"],
+                          meta={"source": source["source"],
+                                "source_kind": "aged_balance" if source["format"] in ("csv", "xlsx") else "ledger"})
         outcome = run_suite(read, known_customers=known)   # raises SystemicValidationError
         outcome.lines.to_parquet(f"{stem}.valid.parquet", index=False)
         outcome.quarantine.to_parquet(f"{stem}.quarantine.parquet", index=False)

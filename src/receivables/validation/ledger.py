@@ -101,7 +101,7 @@ def _check_frame(lines: pd.DataFrame, known_customers: set[str] | None) -> pd.Da
     return frame
 
 
-def ledger_rules(with_customers: bool) -> list[Rule]:
+def ledger_rules(with_customers: bool, double_entry: bool = True) -> list[Rule]:
     gxe = expectations()
     rules = [
         Rule(gxe.ExpectColumnValuesToNotBeNull(column="journal_code"), "error", "missing_field",
@@ -114,12 +114,6 @@ def ledger_rules(with_customers: bool) -> list[Rule]:
              "EcritureDate is empty", "EcritureDate"),
         Rule(gxe.ExpectColumnValuesToNotBeInSet(column="sides", value_set=["both"]), "error",
              "debit_and_credit", "the line has both a debit and a credit", "Debit"),
-        Rule(gxe.ExpectColumnValuesToBeBetween(column="entry_imbalance_minor", min_value=0, max_value=0),
-             "error", "unbalanced_entry", "its entry does not balance", "Debit"),
-        Rule(gxe.ExpectColumnValuesToBeEqual(column="entry_repeated", value=False)
-             if hasattr(gxe, "ExpectColumnValuesToBeEqual") else
-             gxe.ExpectColumnValuesToBeInSet(column="entry_repeated", value_set=[False]),
-             "error", "duplicate_entry", "the whole entry appears twice in the file (a double export?)", ""),
         Rule(gxe.ExpectColumnValuesToBeInSet(column="currency_code", value_set=sorted(ISO_4217)), "error",
              "bad_currency", "Idevise is not an ISO 4217 currency code", "Idevise"),
         Rule(gxe.ExpectColumnValuesToBeInSet(column="currency", value_set=sorted(ISO_4217)), "error",
@@ -137,6 +131,13 @@ def ledger_rules(with_customers: bool) -> list[Rule]:
         Rule(gxe.ExpectColumnValuesToBeBetween(column="line_occurrences", min_value=1, max_value=1),
              "warning", "identical_lines", "identical lines inside one entry", ""),
     ]
+    if double_entry:
+        rules += [
+            Rule(gxe.ExpectColumnValuesToBeBetween(column="entry_imbalance_minor", min_value=0, max_value=0),
+                 "error", "unbalanced_entry", "its entry does not balance", "Debit"),
+            Rule(gxe.ExpectColumnValuesToBeInSet(column="entry_repeated", value_set=[False]),
+                 "error", "duplicate_entry", "the whole entry appears twice in the file (a double export?)", ""),
+        ]
     if with_customers:
         rules.append(Rule(gxe.ExpectColumnValuesToBeInSet(column="customer_known", value_set=[True]),
                           "warning", "unknown_customer",
@@ -149,18 +150,46 @@ def _entry_label(lines: pd.DataFrame) -> pd.Series:
     return lines["journal_code"] + " " + lines["entry_num"]
 
 
+def _hold_back(lines: pd.DataFrame, bad: pd.DataFrame) -> pd.DataFrame:
+    """Records holding back every line of `lines` whose entry has a line in `bad` (which has
+    line_no, journal_code, entry_num); the reason names the entry and its first bad line."""
+    if bad.empty or lines.empty:
+        return pd.DataFrame(columns=["line_no", "field", "reason_code", "reason"])
+    cause = bad.assign(entry=_entry_label(bad)).groupby("entry")["line_no"].min()
+    entry = _entry_label(lines)
+    held = lines[entry.isin(cause.index) & ~lines["line_no"].isin(bad["line_no"])]
+    held_entry = _entry_label(held)
+    return pd.DataFrame({
+        "line_no": held["line_no"].to_numpy(), "field": "", "reason_code": "entry_held_back",
+        "reason": ("held back with its entry " + held_entry + ": see line " + held_entry.map(cause).astype(str)).to_numpy(),
+    })
+
+
 def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None,
                     max_error_share: float = MAX_ERROR_SHARE) -> ValidationOutcome:
     lines = read.lines.reset_index(drop=True)
     name = lines["source_file"].iloc[0] if len(lines) else read.meta.get("source", "ledger")
+    # Aged-balance exports list open items, one side each: they have no entries to balance.
+    double_entry = read.meta.get("source_kind") != "aged_balance"
     findings: list[Finding] = []
     results: list[RuleResult] = []
-    bad = pd.DataFrame(columns=["line_no", "field", "reason_code", "reason"])
-    if len(lines):
-        frame = _check_frame(lines, known_customers)
-        results = run_rules(frame, ledger_rules(known_customers is not None), suite_name="ledger_lines")
-        reasons = []
-        by_line = lines.set_index("line_no")
+
+    # 1. Entries with a line the reader could not type are held back whole, before any check,
+    #    so that what remains of them is not reported as unbalanced.
+    parse_bad = read.quarantine
+    known_entry = parse_bad[parse_bad["entry_num"].fillna("") != ""] if "entry_num" in parse_bad else parse_bad.iloc[:0]
+    held_first = _hold_back(lines, known_entry[["line_no", "journal_code", "entry_num"]] if double_entry and len(known_entry)
+                            else pd.DataFrame())
+    checked = lines[~lines["line_no"].isin(held_first["line_no"])].reset_index(drop=True)
+
+    # 2. The suite, on the remaining lines.
+    records = [held_first]
+    if len(checked):
+        frame = _check_frame(checked, known_customers)
+        results = run_rules(frame, ledger_rules(known_customers is not None, double_entry=double_entry),
+                            suite_name="ledger_lines")
+        by_line = checked.set_index("line_no")
+        failures = []
         for result in results:
             if result.success or not result.failed_line_nos:
                 continue
@@ -173,39 +202,36 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
             reason = pd.Series(rule.reason, index=failed.index)
             if rule.reason_code == "unbalanced_entry":
                 imbalance = frame.set_index("line_no").loc[result.failed_line_nos, "entry_imbalance_minor"]
+                amounts = [format_minor(int(m), c) for m, c in zip(imbalance, failed["currency"])]
                 reason = ("entry " + _entry_label(failed) + " does not balance: debit minus credit is "
-                          + imbalance.map(lambda m: format_minor(int(m), "EUR")))
+                          + pd.Series(amounts, index=failed.index) + " " + failed["currency"])
             elif rule.reason_code == "bad_currency" and rule.field:
                 reason = "Idevise '" + failed["currency_code"] + "' is not an ISO 4217 currency code"
-            reasons.append(pd.DataFrame({"line_no": failed.index, "field": rule.field,
-                                         "reason_code": rule.reason_code, "reason": reason.to_numpy()}))
-        if reasons:
-            bad = pd.concat(reasons).drop_duplicates("line_no", keep="first")
-    # Entry atomicity: every line of an entry with a quarantined line is held back with it.
-    entry_key = _entry_label(lines)
-    first_bad = bad.sort_values("line_no").drop_duplicates("line_no")
-    bad_entries = entry_key[lines["line_no"].isin(first_bad["line_no"])]
-    cause = (pd.DataFrame({"entry": bad_entries, "line_no": lines.loc[bad_entries.index, "line_no"]})
-             .groupby("entry")["line_no"].min())
-    held = lines[entry_key.isin(cause.index) & ~lines["line_no"].isin(first_bad["line_no"])]
-    if len(held):
-        held_entry = _entry_label(held)
-        first_bad = pd.concat([first_bad, pd.DataFrame({
-            "line_no": held["line_no"].to_numpy(), "field": "",
-            "reason_code": "entry_held_back",
-            "reason": ("held back with its entry " + held_entry + ": see line "
-                       + held_entry.map(cause).astype(str)).to_numpy(),
-        })])
-    quarantined_lines = lines["line_no"].isin(first_bad["line_no"])
-    raw_of = _raw_lines(lines)
-    validation_quarantine = first_bad.assign(
-        source_file=name, raw=first_bad["line_no"].map(raw_of).fillna(""))
-    quarantine = pd.concat([read.quarantine, conform(validation_quarantine, QUARANTINE_COLUMNS)],
+            failures.append(pd.DataFrame({"line_no": failed.index, "field": rule.field, "reason_code": rule.reason_code,
+                                          "reason": reason.to_numpy(), "journal_code": failed["journal_code"].to_numpy(),
+                                          "entry_num": failed["entry_num"].to_numpy()}))
+        if failures:
+            failed_lines = pd.concat(failures).sort_values("line_no", kind="stable").drop_duplicates("line_no")
+            records += [failed_lines.drop(columns=["journal_code", "entry_num"])]
+            if double_entry:
+                records.append(_hold_back(checked, failed_lines))   # 3. entry atomicity
+
+    held = pd.concat([r for r in records if len(r)]) if any(len(r) for r in records) else records[0]
+    quarantined_lines = lines["line_no"].isin(held["line_no"])
+    raw_of = _raw_lines(lines[quarantined_lines])
+    entry_of = lines.set_index("line_no")[["journal_code", "entry_num"]]
+    validation_quarantine = held.assign(source_file=name, raw=held["line_no"].map(raw_of).fillna(""),
+                                        journal_code=held["line_no"].map(entry_of["journal_code"]),
+                                        entry_num=held["line_no"].map(entry_of["entry_num"]))
+    quarantine = pd.concat([conform(read.quarantine, QUARANTINE_COLUMNS), conform(validation_quarantine, QUARANTINE_COLUMNS)],
                            ignore_index=True).sort_values("line_no", kind="stable").reset_index(drop=True)
     for code, count in read.quarantine["reason_code"].value_counts().items():
         sample = read.quarantine.loc[read.quarantine["reason_code"] == code, "line_no"].head(20).tolist()
         reason = read.quarantine.loc[read.quarantine["reason_code"] == code, "reason"].iloc[0]
         findings.insert(0, Finding("error", str(code), str(reason), int(count), sample))
+    if len(held_first):
+        findings.insert(0, Finding("error", "entry_held_back", "entries held back with a line the reader rejected",
+                                   len(held_first), held_first["line_no"].head(20).tolist()))
     outcome = ValidationOutcome(
         source_file=name, lines=lines[~quarantined_lines].reset_index(drop=True), quarantine=quarantine,
         rows_read=read.rows_read, findings=findings, results=results,
@@ -221,7 +247,7 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
 
 
 def _raw_lines(lines: pd.DataFrame) -> pd.Series:
-    """A readable rendering of each normalized line, kept with its quarantine record."""
+    """A readable rendering of the given normalized lines, kept with their quarantine records."""
     text = (lines["journal_code"] + "|" + lines["entry_num"] + "|" + lines["entry_date"].dt.strftime("%Y%m%d").fillna("")
             + "|" + lines["account"] + "|" + lines["aux_account"] + "|" + lines["piece_ref"] + "|" + lines["label"]
             + "|" + lines["debit_minor"].astype(str) + "|" + lines["credit_minor"].astype(str))

@@ -80,6 +80,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("source_file", sa.String(500), nullable=False),
         sa.Column("line_no", sa.Integer, nullable=False),
+        sa.Column("journal_code", sa.String(50), nullable=False),
+        sa.Column("entry_num", sa.String(100), nullable=False),
         sa.Column("field", sa.String(100), nullable=False),
         sa.Column("reason_code", sa.String(50), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
