@@ -301,9 +301,9 @@ def test_the_report_names_the_file_gives_the_counts_and_escapes_source_text(tmp_
     path = write_report(outcome, dt.date(2025, 6, 30), tmp_path / "reports" / "validation.html")
     html = path.read_text(encoding="utf-8")
     assert f"<title>Validation of {FILE_NAME} as of 2025-06-30</title>" in html
-    assert '<tr><th>Lines read</th><td class="num">150</td></tr>' in html
-    assert '<tr><th>Lines loaded</th><td class="num">147</td></tr>' in html
-    assert '<tr><th>Lines quarantined</th><td class="num">3</td></tr>' in html
+    assert '<tr><th>Rows read</th><td class="num">150</td></tr>' in html
+    assert '<tr><th>Rows loaded</th><td class="num">147</td></tr>' in html
+    assert '<tr><th>Rows quarantined</th><td class="num">3</td></tr>' in html
     assert "3 line(s) quarantined" in html
     assert "&#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39; is not an amount" in html
     assert "<script>" not in html
@@ -313,4 +313,4 @@ def test_the_report_of_a_clean_ledger_says_all_lines_are_valid(tmp_path):
     outcome = validate(tmp_path, BUSY_MONTH)
     html = write_report(outcome, dt.date(2025, 3, 31), tmp_path / "ok.html").read_text(encoding="utf-8")
     assert "all lines valid" in html and "quarantined</span>" not in html
-    assert '<tr><th>Lines read</th><td class="num">150</td></tr>' in html
+    assert '<tr><th>Rows read</th><td class="num">150</td></tr>' in html

@@ -86,13 +86,21 @@ def extract_ledger(settings: WaveSettings, as_of: dt.date) -> dict:
     if settings.customers_file:
         from receivables.ledger.customers import read_customer_master
 
-        master = read_customer_master(Path(settings.customers_file))
-        master.customers.to_parquet(out / "customers.parquet", index=False)
-        known = set(master.customers["customer_id"])
-        manifest["customers"] = {"path": str(out / "customers.parquet"), "rows_read": master.rows_read,
-                                 "loaded": len(master.customers), "quarantined": len(master.quarantine)}
-        if len(master.quarantine):
-            master.quarantine.to_parquet(out / "customers.quarantine.parquet", index=False)
+        from receivables.validation.customers import validate_customers
+        from receivables.validation.report import write_report
+
+        path = Path(settings.customers_file)
+        checked = validate_customers(read_customer_master(path), path.name)
+        checked.lines.to_parquet(out / "customers.parquet", index=False)
+        checked.quarantine.to_parquet(out / "customers.quarantine.parquet", index=False)
+        report = write_report(checked, as_of, out / "customers.validation.html", suite="customers")
+        known = set(checked.lines["customer_id"])
+        manifest["customers"] = {"path": str(out / "customers.parquet"), "source_file": path.name,
+                                 "rows_read": checked.rows_read, "loaded": len(checked.lines),
+                                 "quarantined": len(checked.quarantine), "report": str(report),
+                                 "quarantine": str(out / "customers.quarantine.parquet")}
+        log.info("customer master %s: %d customers, %d quarantined; validation report: %s", path.name,
+                 len(checked.lines), len(checked.quarantine), report)
     engine = _engine(settings)
     reads = [(path, None) for path in ledger_files(settings)] + [(None, spec) for spec in settings.sql_sources]
     for path, spec in reads:
@@ -180,7 +188,7 @@ def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
                           meta={"source": source["source"],
                                 "source_kind": "aged_balance" if source["format"] in ("csv", "xlsx") else "ledger"})
         outcome = run_suite(read, known_customers=known)   # raises SystemicValidationError
-        outcome.lines.to_parquet(f"{stem}.valid.parquet", index=False)
+        # The valid lines are the parsed ones minus the quarantine: only the quarantine is written.
         outcome.quarantine.to_parquet(f"{stem}.quarantine.parquet", index=False)
         report = write_report(outcome, as_of, Path(f"{stem}.validation.html"))
         log.info("%s: %d lines valid, %d quarantined; validation report: %s", source["source_file"],
@@ -193,7 +201,13 @@ def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
 
 def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> dict:
     """Every validated source and the customer master, in ONE transaction: all or nothing."""
-    from receivables.warehouse.store import ImportMeta, load_ledger as store, record_validation, refresh_customers
+    from receivables.warehouse.store import (
+        ImportMeta,
+        load_ledger as store,
+        record_validation,
+        refresh_customers,
+        replace_master_quarantine,
+    )
 
     as_of = dt.date.fromisoformat(manifest["as_of"])
     summary = {"as_of": manifest["as_of"], "sources": []}
@@ -203,8 +217,11 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
                 summary["sources"].append({"source_file": source["source_file"], "status": source["status"]})
                 continue
             stem = source["stem"]
-            lines = pd.read_parquet(f"{stem}.valid.parquet")
             quarantined = pd.read_parquet(f"{stem}.quarantine.parquet")
+            lines = pd.read_parquet(f"{stem}.parsed.parquet")
+            lines = lines[~lines["line_no"].isin(quarantined["line_no"])]
+            if len(lines) != source["rows_valid"]:   # the run folder was tampered with between tasks
+                raise RuntimeError(f"{stem}: {len(lines)} valid lines found, {source['rows_valid']} expected")
             result = store(conn, lines=lines, quarantined=quarantined, meta=ImportMeta(
                 source=source["source"], source_file=source["source_file"], sha256=source["sha256"],
                 format=source["format"], encoding=source["encoding"], rows_read=source["rows_read"],
@@ -216,7 +233,16 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
             summary["sources"].append({"source_file": source["source_file"], "status": "skipped" if result.skipped
                                        else "loaded", "rows_loaded": result.rows_loaded,
                                        "rows_quarantined": result.rows_quarantined})
-        master = pd.read_parquet(manifest["customers"]["path"]) if manifest["customers"] else None
+        master = None
+        if manifest["customers"]:
+            info = manifest["customers"]
+            master = pd.read_parquet(info["path"])
+            if "quarantine" in info:   # the master's rejected rows: the current state replaces the last
+                replace_master_quarantine(conn, pd.read_parquet(info["quarantine"]))
+                record_validation(conn, as_of=as_of, source="customer_master", source_file=info["source_file"],
+                                  success=info["quarantined"] == 0, rows_read=info["rows_read"],
+                                  rows_valid=info["loaded"], rows_quarantined=info["quarantined"],
+                                  report_path=info["report"])
         summary["customers"] = refresh_customers(conn, master)
     return summary
 

@@ -38,7 +38,7 @@ class RuleResult:
     success: bool
     element_count: int
     unexpected_count: int
-    failed_line_nos: list[int] = field(default_factory=list)
+    failed_line_nos: list = field(default_factory=list)   # source lines (or customer ids)
     sample_values: list[Any] = field(default_factory=list)
 
     @property
@@ -54,8 +54,10 @@ def expectations():
     return gxe
 
 
-def run_rules(frame: pd.DataFrame, rules: list[Rule], *, suite_name: str) -> list[RuleResult]:
-    """Validate `frame` against `rules` with an ephemeral GX context; nothing is written to disk."""
+def run_rules(frame: pd.DataFrame, rules: list[Rule], *, suite_name: str,
+              index_column: str = "line_no") -> list[RuleResult]:
+    """Validate `frame` against `rules` with an ephemeral GX context; failing rows are reported
+    by `index_column` (the source line, or the customer id)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
@@ -73,7 +75,7 @@ def run_rules(frame: pd.DataFrame, rules: list[Rule], *, suite_name: str) -> lis
         gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch, suite=suite))
     outcome = definition.run(
         batch_parameters={"dataframe": frame},
-        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["line_no"],
+        result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [index_column],
                        "partial_unexpected_count": 5, "return_unexpected_index_query": False},
     )
     # GX returns results in suite order; match them back to rules by expectation id.
@@ -86,7 +88,8 @@ def run_rules(frame: pd.DataFrame, rules: list[Rule], *, suite_name: str) -> lis
                                f"{er.exception_info.get('exception_message')}")
         res = er.result or {}
         index_list = res.get("unexpected_index_list") or []
-        line_nos = sorted({int(item["line_no"]) for item in index_list if isinstance(item, dict)})
+        line_nos = sorted({item[index_column] for item in index_list if isinstance(item, dict)})
+        line_nos = [int(x) if index_column == "line_no" else x for x in line_nos]
         results.append(RuleResult(
             rule=rule, success=bool(er.success), element_count=int(res.get("element_count") or len(frame)),
             unexpected_count=int(res.get("unexpected_count") or 0), failed_line_nos=line_nos,

@@ -77,7 +77,7 @@ def _check_frame(lines: pd.DataFrame, known_customers: set[str] | None) -> pd.Da
     for column in ("journal_code", "entry_num", "account"):
         frame[column] = lines[column].replace("", None).to_numpy()
     frame["entry_date"] = lines["entry_date"].to_numpy()
-    entry = [lines["journal_code"], lines["entry_num"]]
+    entry = lines.groupby(["journal_code", "entry_num"], sort=False).ngroup().to_numpy()
     signed = lines["debit_minor"] - lines["credit_minor"]
     frame["entry_imbalance_minor"] = signed.groupby(entry).transform("sum").to_numpy()
     debit, credit = lines["debit_minor"].to_numpy(), lines["credit_minor"].to_numpy()
@@ -94,10 +94,16 @@ def _check_frame(lines: pd.DataFrame, known_customers: set[str] | None) -> pd.Da
     customer = lines["aux_account"].where(lines["aux_account"] != "", lines["account"])
     if known_customers is not None:
         frame["customer_known"] = np.where(receivable, customer.isin(known_customers), True)
-    # An entry repeated whole: each of its distinct lines occurs at least twice.
-    occurrences = lines.groupby(_CONTENT, sort=False, dropna=False)["line_no"].transform("size")
-    frame["line_occurrences"] = occurrences.to_numpy()
-    frame["entry_repeated"] = occurrences.groupby(entry).transform("min").to_numpy() >= 2
+    # An entry repeated whole: each of its distinct lines occurs at least twice. Lines are
+    # grouped by a 64-bit hash of their content, then the few candidates are compared exactly.
+    content_hash = pd.util.hash_pandas_object(lines[_CONTENT], index=False).to_numpy()
+    occurrences = pd.Series(content_hash).groupby(content_hash).transform("size").to_numpy()
+    candidates = occurrences > 1
+    if candidates.any():
+        exact = lines.loc[candidates].groupby(_CONTENT, sort=False, dropna=False)["line_no"].transform("size")
+        occurrences[candidates] = exact.to_numpy()
+    frame["line_occurrences"] = occurrences
+    frame["entry_repeated"] = pd.Series(occurrences).groupby(entry).transform("min").to_numpy() >= 2
     return frame
 
 

@@ -21,7 +21,7 @@ _ENV = SandboxedEnvironment(
 MAX_ROWS = 500
 
 
-def write_report(outcome: ValidationOutcome, as_of: dt.date, path: Path) -> Path:
+def write_report(outcome: ValidationOutcome, as_of: dt.date, path: Path, suite: str = "ledger_lines") -> Path:
     import great_expectations as gx
 
     results = [{
@@ -30,7 +30,7 @@ def write_report(outcome: ValidationOutcome, as_of: dt.date, path: Path) -> Path
     } for r in outcome.results]
     quarantine = outcome.quarantine.head(MAX_ROWS)[["line_no", "field", "reason"]].to_dict("records")
     html = _ENV.get_template("validation_report.html.j2").render(
-        source_file=outcome.source_file, as_of=as_of.isoformat(), gx_version=gx.__version__,
+        source_file=outcome.source_file, as_of=as_of.isoformat(), gx_version=gx.__version__, suite=suite,
         success=outcome.success and len(outcome.quarantine) == 0, rows_read=outcome.rows_read,
         rows_valid=len(outcome.lines), rows_quarantined=len(outcome.quarantine), results=results,
         findings=outcome.findings, quarantine=quarantine,

@@ -96,6 +96,15 @@ def refresh_customers(conn: Connection, master: pd.DataFrame | None) -> int:
     return conn.execute(select(func.count()).select_from(customers)).scalar_one()
 
 
+MASTER_SOURCE = "customer_master"
+
+
+def replace_master_quarantine(conn: Connection, rejected: pd.DataFrame) -> None:
+    """The customer master's rejected rows (import_id 0): its current state replaces the last."""
+    conn.execute(delete(quarantine).where(quarantine.c.source == MASTER_SOURCE))
+    bulk_insert(conn, quarantine, rejected.assign(source=MASTER_SOURCE, import_id=0))
+
+
 def read_receivable_lines(conn: Connection) -> pd.DataFrame:
     """The receivable (411*) lines of every loaded source, typed as the normalized ledger."""
     query = select(*(ledger_lines.c[c] for c in LINE_COLUMNS)).where(
