@@ -43,7 +43,7 @@ demo: $(AIRFLOW_HOME)/.migrated
 	@grep -E "Marking run|state=" .data/demo-run.log | tail -n 1 || true
 	@$(BIN)/receivables summary --as-of $(DEMO_DATE)
 
-test: $(AIRFLOW_HOME)/.migrated
+test: $(BIN)/.installed
 	$(BIN)/pytest -n 2 --dist loadgroup -q
 
 bench: $(BIN)/.installed

@@ -7,30 +7,13 @@ any test module imports it. Each xdist worker gets its own Airflow home and meta
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _shared_fixtures() -> Path:
-    """The shared fixtures: $RECEIVABLES_SHARED_FIXTURES, else shared/ beside the checkout (CI),
-    else beside the repository this checkout was cloned from (a fresh clone in a temp folder)."""
-    candidates = [REPO.parent / "shared" / "fixtures"]
-    if os.environ.get("RECEIVABLES_SHARED_FIXTURES"):
-        candidates.insert(0, Path(os.environ["RECEIVABLES_SHARED_FIXTURES"]))
-    origin = subprocess.run(["git", "-C", str(REPO), "remote", "get-url", "origin"],
-                            capture_output=True, text=True).stdout.strip()
-    if origin and Path(origin).is_dir():
-        candidates.append(Path(origin).resolve().parent / "shared" / "fixtures")
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-SHARED_FIXTURES = _shared_fixtures()
+from shared_paths import REPO, SHARED_FIXTURES  # noqa: E402  (tests/ is on sys.path)
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="receivables-airflow-"))
 os.environ.update({

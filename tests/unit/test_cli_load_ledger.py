@@ -11,7 +11,7 @@ import pytest
 
 from receivables.cli import main
 
-from conftest import SHARED_FIXTURES as FIXTURES  # tests/conftest.py finds shared/fixtures
+from shared_paths import SHARED_FIXTURES as FIXTURES
 PIPE_CP850 = FIXTURES / "fec-neolegal-fec-reader" / "111111111FEC20221231.TXT"
 CAMT = FIXTURES / "camt-genkgo-camt" / "camt053.v2.minimal.xml"
 

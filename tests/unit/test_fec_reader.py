@@ -12,7 +12,7 @@ import pytest
 from receivables.ledger.fec import read_fec, source_name
 from receivables.ledger.schema import LINE_COLUMNS, QUARANTINE_COLUMNS, LedgerFormatError
 
-from conftest import SHARED_FIXTURES as FIXTURES  # tests/conftest.py finds shared/fixtures
+from shared_paths import SHARED_FIXTURES as FIXTURES
 NEOLEGAL = FIXTURES / "fec-neolegal-fec-reader"
 PIPE_CP850 = NEOLEGAL / "111111111FEC20221231.TXT"
 TAB_BOM = NEOLEGAL / "0000000001FEC20220831.txt"

@@ -12,7 +12,7 @@ from receivables.ledger.fec import read_fec
 from receivables.validation.ledger import SystemicValidationError, ValidationOutcome, validate_ledger
 from receivables.validation.report import write_report
 
-from conftest import SHARED_FIXTURES as FIXTURES  # tests/conftest.py finds shared/fixtures
+from shared_paths import SHARED_FIXTURES as FIXTURES
 PIPE_CP850 = FIXTURES / "fec-neolegal-fec-reader" / "111111111FEC20221231.TXT"
 
 FEC_HEADER = ["JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib",

@@ -61,9 +61,16 @@ def run_rules(frame: pd.DataFrame, rules: list[Rule], *, suite_name: str,
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
-    context = gx.get_context(mode="ephemeral")
+    # In memory, and without the temporary Data Docs folder GX would otherwise leave per run
+    # (we render our own report).
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)   # no tqdm noise in task logs
     batch = (context.data_sources.add_pandas(name=f"{suite_name}_source")
              .add_dataframe_asset(name=f"{suite_name}_frame")
