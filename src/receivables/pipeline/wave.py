@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from receivables.ledger.schema import LedgerFormatError, LedgerRead
+from receivables.ledger.schema import LedgerFormatError, LedgerRead, empty_quarantine
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +86,17 @@ def extract_ledger(settings: WaveSettings, as_of: dt.date) -> dict:
     if settings.customers_file:
         from receivables.ledger.customers import read_customer_master
 
-        from receivables.validation.customers import validate_customers
-        from receivables.validation.report import write_report
-
         path = Path(settings.customers_file)
-        checked = validate_customers(read_customer_master(path), path.name)
-        checked.lines.to_parquet(out / "customers.parquet", index=False)
-        checked.quarantine.to_parquet(out / "customers.quarantine.parquet", index=False)
-        report = write_report(checked, as_of, out / "customers.validation.html", suite="customers")
-        known = set(checked.lines["customer_id"])
-        manifest["customers"] = {"path": str(out / "customers.parquet"), "source_file": path.name,
-                                 "rows_read": checked.rows_read, "loaded": len(checked.lines),
-                                 "quarantined": len(checked.quarantine), "report": str(report),
-                                 "quarantine": str(out / "customers.quarantine.parquet")}
-        log.info("customer master %s: %d customers, %d quarantined; validation report: %s", path.name,
-                 len(checked.lines), len(checked.quarantine), report)
+        master = read_customer_master(path)
+        master.customers.to_parquet(out / "customers.read.parquet", index=False)
+        master.quarantine.to_parquet(out / "customers.read_quarantine.parquet", index=False)
+        # Warnings (line, customer id, field, reason) go to a file: XCom carries paths and counts.
+        (out / "customers.warnings.json").write_text(json.dumps(master.warnings), encoding="utf-8")
+        known = set(master.customers["customer_id"])
+        manifest["customers"] = {"source_file": path.name, "rows_read": master.rows_read,
+                                 "read": str(out / "customers.read.parquet"),
+                                 "read_quarantine": str(out / "customers.read_quarantine.parquet"),
+                                 "warnings": str(out / "customers.warnings.json")}
     engine = _engine(settings)
     reads = [(path, None) for path in ledger_files(settings)] + [(None, spec) for spec in settings.sql_sources]
     for path, spec in reads:
@@ -150,9 +146,13 @@ def _extract_sql_source(spec: dict, as_of: dt.date, out: Path, manifest: dict, w
         read = read_sql_ledger(engine, Path(spec["sql"]), params=params, source_name=name)
         if spec.get("customers_sql") and manifest["customers"] is None:
             master = read_sql_customers(engine, Path(spec["customers_sql"]), params=params)
-            master.to_parquet(out / "customers.parquet", index=False)
-            manifest["customers"] = {"path": str(out / "customers.parquet"), "rows_read": len(master),
-                                     "loaded": len(master), "quarantined": 0}
+            master.to_parquet(out / "customers.read.parquet", index=False)
+            empty_quarantine().to_parquet(out / "customers.read_quarantine.parquet", index=False)
+            (out / "customers.warnings.json").write_text("[]", encoding="utf-8")
+            manifest["customers"] = {"source_file": Path(spec["customers_sql"]).name, "rows_read": len(master),
+                                     "read": str(out / "customers.read.parquet"),
+                                     "read_quarantine": str(out / "customers.read_quarantine.parquet"),
+                                     "warnings": str(out / "customers.warnings.json")}
     finally:
         engine.dispose()
     digest = _content_digest(read)
@@ -170,6 +170,23 @@ def _extract_sql_source(spec: dict, as_of: dt.date, out: Path, manifest: dict, w
                                 "rows_read": read.rows_read, "stem": str(stem)})
 
 
+def _validate_customers(info: dict, as_of: dt.date, out: Path) -> None:
+    from receivables.ledger.customers import CustomerRead
+    from receivables.validation.customers import validate_customers
+    from receivables.validation.report import write_report
+
+    read = CustomerRead(customers=pd.read_parquet(info["read"]), quarantine=pd.read_parquet(info["read_quarantine"]),
+                        rows_read=info["rows_read"], warnings=json.loads(Path(info["warnings"]).read_text(encoding="utf-8")))
+    checked = validate_customers(read, info["source_file"])
+    checked.lines.to_parquet(out / "customers.parquet", index=False)
+    checked.quarantine.to_parquet(out / "customers.quarantine.parquet", index=False)
+    report = write_report(checked, as_of, out / "customers.validation.html", suite="customers")
+    log.info("customer master %s: %d customers, %d quarantined; validation report: %s", info["source_file"],
+             len(checked.lines), len(checked.quarantine), report)
+    info.update(path=str(out / "customers.parquet"), quarantine=str(out / "customers.quarantine.parquet"),
+                loaded=len(checked.lines), quarantined=len(checked.quarantine), report=str(report))
+
+
 def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
     from receivables.validation.ledger import validate_ledger as run_suite
     from receivables.validation.report import write_report
@@ -177,6 +194,7 @@ def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
     as_of = dt.date.fromisoformat(manifest["as_of"])
     known = None
     if manifest["customers"]:
+        _validate_customers(manifest["customers"], as_of, Path(manifest["run_dir"]))
         known = set(pd.read_parquet(manifest["customers"]["path"], columns=["customer_id"])["customer_id"])
     for source in manifest["sources"]:
         if source["status"] != "parsed":
@@ -237,12 +255,12 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
         if manifest["customers"]:
             info = manifest["customers"]
             master = pd.read_parquet(info["path"])
-            if "quarantine" in info:   # the master's rejected rows: the current state replaces the last
-                replace_master_quarantine(conn, pd.read_parquet(info["quarantine"]))
-                record_validation(conn, as_of=as_of, source="customer_master", source_file=info["source_file"],
-                                  success=info["quarantined"] == 0, rows_read=info["rows_read"],
-                                  rows_valid=info["loaded"], rows_quarantined=info["quarantined"],
-                                  report_path=info["report"])
+            # The master's rejected rows: its current state replaces the last.
+            replace_master_quarantine(conn, pd.read_parquet(info["quarantine"]))
+            record_validation(conn, as_of=as_of, source="customer_master", source_file=info["source_file"],
+                              success=info["quarantined"] == 0, rows_read=info["rows_read"],
+                              rows_valid=info["loaded"], rows_quarantined=info["quarantined"],
+                              report_path=info["report"])
         summary["customers"] = refresh_customers(conn, master)
     return summary
 
