@@ -89,3 +89,14 @@ def test_a_run_for_a_past_business_day_snapshots_that_day(daily_dag):
     run_on(dag, dt.date(2025, 5, 30))
     past = snapshot(url, dt.date(2025, 5, 30))
     assert past["items"] and past["items"] != snapshot(url, dt.date(2025, 6, 30))["items"]
+
+
+def test_a_file_that_is_not_a_ledger_fails_the_run_at_once_without_retry(daily_dag, monkeypatch, shared_fixtures):
+    dag, url = daily_dag
+    monkeypatch.setenv("RECEIVABLES_LEDGER", str(shared_fixtures / "camt-genkgo-camt" / "camt053.v2.minimal.xml"))
+    run = dag.test(logical_date=pendulum.datetime(2025, 6, 30, tz="Europe/Paris"))
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert run.state == "failed"
+    assert states["extract_ledger"] == ("failed", 1)   # AirflowFailException: retrying cannot fix a file
+    assert states["load_ledger"][0] == "upstream_failed"
+    assert snapshot(url, dt.date(2025, 6, 30))["lines"] == 0
