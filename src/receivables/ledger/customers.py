@@ -47,6 +47,7 @@ import pandas as pd
 from receivables.ledger.schema import (
     CHANNELS,
     CUSTOMER_COLUMNS,
+    REQUIRED_CUSTOMER_COLUMNS,
     QUARANTINE_COLUMNS,
     SEGMENTS,
     LedgerFormatError,
@@ -120,11 +121,13 @@ def read_customer_master(path: Path, *, mapping: dict | None = None) -> Customer
     source = path.name
     columns, options = _split_mapping(mapping)
     table = _read_table(path, options)
-    positions = locate_columns(table, columns, required=tuple(CUSTOMER_COLUMNS), source=source)
+    positions = locate_columns(table, columns, required=REQUIRED_CUSTOMER_COLUMNS, source=source)
     frame = select_columns(table, positions)
     for name in _TEXT_FIELDS:
         frame[name] = clean_cells(frame[name])
 
+    if "iban" in frame:   # optional: compared without spaces, upper case
+        frame["iban"] = frame["iban"].fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
     frame, quarantine = _quarantine_unusable(frame, source, len(table.header))
     frame, warnings = _normalize_fields(frame)
     read = CustomerRead(

@@ -121,7 +121,10 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     "strategic": "bool",
     "payment_terms_days": "Int64",  # <NA>: use the configured default
     "opt_out_channels": "object",   # space-separated channel names
+    "iban": "object",               # optional: the account the customer pays from, "" if unknown
 }
+OPTIONAL_CUSTOMER_COLUMNS = ("iban",)
+REQUIRED_CUSTOMER_COLUMNS = tuple(c for c in CUSTOMER_COLUMNS if c not in OPTIONAL_CUSTOMER_COLUMNS)
 SEGMENTS = ("TPE", "PME", "ETI", "GE")
 CHANNELS = ("email", "sms", "letter", "call")
 

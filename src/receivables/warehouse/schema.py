@@ -86,6 +86,7 @@ customers = Table(
     Column("payment_terms_days", Integer),
     Column("opt_out_channels", String(100), nullable=False),
     Column("origin", String(10), nullable=False),   # 'master' or 'ledger' (seen only in the ledger)
+    Column("iban", String(34), nullable=False, server_default=""),   # migration 0002
 )
 
 quarantine = Table(
@@ -158,4 +159,85 @@ kpi_daily = Table(
     Column("currency", String(3), nullable=False),
     Column("value", Numeric(20, 4), nullable=False),
     PrimaryKeyConstraint("as_of", "metric", "segment", "currency", name="pk_kpi_daily"),
+)
+
+
+# -- cash application (migration 0002) -------------------------------------------------------------
+
+bank_statements = Table(
+    "bank_statements", metadata,
+    Column("account", String(64), nullable=False),
+    Column("statement_id", String(200), nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("format", String(10), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("opening_balance_minor", BigInteger),
+    Column("closing_balance_minor", BigInteger),
+    Column("opening_date", Date),
+    Column("closing_date", Date),
+    Column("findings", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("account", "statement_id", name="pk_bank_statements"),
+)
+
+bank_lines = Table(
+    "bank_lines", metadata,
+    Column("account", String(64), nullable=False),
+    Column("statement_id", String(200), nullable=False),
+    Column("bank_line_id", String(200), nullable=False),
+    Column("source_file", String(500), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("booking_date", Date, nullable=False),
+    Column("value_date", Date),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("counterparty_name", Text, nullable=False),
+    Column("counterparty_account", String(64), nullable=False),
+    Column("ultimate_debtor", Text, nullable=False),
+    Column("remittance", Text, nullable=False),
+    Column("structured_ref", String(200), nullable=False),
+    Column("end_to_end_id", String(200), nullable=False),
+    Column("bank_reference", String(200), nullable=False),
+    Column("transaction_code", String(100), nullable=False),
+    Column("original_amount_minor", BigInteger),
+    Column("original_currency", String(3), nullable=False),
+    Column("charges_minor", BigInteger),
+    PrimaryKeyConstraint("account", "statement_id", "bank_line_id", name="pk_bank_lines"),
+    Index("ix_bank_lines_booking", "booking_date"),
+)
+
+bank_allocations = Table(
+    "bank_allocations", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("allocation_no", Integer, nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("statement_id", String(200), nullable=False),
+    Column("bank_line_id", String(200), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_id", String(200), nullable=False),   # '' for an on-account credit
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("rule", String(30), nullable=False),
+    Column("confidence", Numeric(4, 3), nullable=False),
+    Column("status", String(10), nullable=False),        # auto (applied) or suggested (worklist)
+    Column("evidence", Text, nullable=False),
+    Column("alternatives", Text, nullable=False),
+    PrimaryKeyConstraint("as_of", "allocation_no", name="pk_bank_allocations"),
+    Index("ix_bank_allocations_line", "as_of", "bank_line_id"),
+)
+
+bank_exceptions = Table(
+    "bank_exceptions", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("statement_id", String(200), nullable=False),
+    Column("bank_line_id", String(200), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason_code", String(30), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("counterparty_name", Text, nullable=False),
+    Column("remittance", Text, nullable=False),
+    Column("suggested_customer_id", String(100), nullable=False),
+    PrimaryKeyConstraint("as_of", "account", "statement_id", "bank_line_id", name="pk_bank_exceptions"),
 )

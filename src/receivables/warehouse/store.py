@@ -19,10 +19,14 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select
 
-from receivables.ledger.schema import CUSTOMER_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, LINE_COLUMNS
+from receivables.ledger.schema import CUSTOMER_COLUMNS, LINE_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, conform
 from receivables.warehouse.db import bulk_insert
 from receivables.warehouse.schema import (
     aging_snapshots,
+    bank_allocations,
+    bank_exceptions,
+    bank_lines,
+    bank_statements,
     customers,
     kpi_daily,
     ledger_imports,
@@ -78,7 +82,7 @@ def refresh_customers(conn: Connection, master: pd.DataFrame | None) -> int:
     """Customers = the master (when given) plus every receivable account seen only in the ledger."""
     if master is not None:
         conn.execute(delete(customers).where(customers.c.origin == "master"))
-        bulk_insert(conn, customers, master[list(CUSTOMER_COLUMNS)].assign(origin="master"))
+        bulk_insert(conn, customers, conform(master, CUSTOMER_COLUMNS).assign(origin="master"))
     conn.execute(delete(customers).where(customers.c.origin == "ledger"))
     customer_id = case((ledger_lines.c.aux_account != "", ledger_lines.c.aux_account),
                        else_=ledger_lines.c.account).label("customer_id")
@@ -88,9 +92,9 @@ def refresh_customers(conn: Connection, master: pd.DataFrame | None) -> int:
     known = select(customers.c.customer_id)
     conn.execute(insert(customers).from_select(
         ["customer_id", "name", "country", "language", "email", "phone", "address", "segment",
-         "strategic", "payment_terms_days", "opt_out_channels", "origin"],
+         "strategic", "payment_terms_days", "opt_out_channels", "origin", "iban"],
         select(seen.c.customer_id, seen.c.name, literal(""), literal(""), literal(""), literal(""),
-               literal(""), literal(""), literal(False), literal(None), literal(""), literal("ledger"))
+               literal(""), literal(""), literal(False), literal(None), literal(""), literal("ledger"), literal(""))
         .where(seen.c.customer_id.not_in(known)),
     ))
     return conn.execute(select(func.count()).select_from(customers)).scalar_one()
@@ -151,3 +155,56 @@ def record_validation(conn: Connection, *, as_of: dt.date, source: str, source_f
     conn.execute(insert(validation_reports).values(
         as_of=as_of, source=source, source_file=source_file, success=success, rows_read=rows_read,
         rows_valid=rows_valid, rows_quarantined=rows_quarantined, report_path=report_path))
+
+
+# -- cash application ------------------------------------------------------------------------------
+
+BANK_ACCOUNT_PREFIX = "51"
+
+
+def bank_cutoff(conn: Connection, as_of: dt.date) -> dt.date | None:
+    """The last day, on or before `as_of`, the ledger booked money into a bank account (a debit on
+    51x): receipts the bank reports after it are not in the ledger yet, so they are matched."""
+    value = conn.execute(select(func.max(ledger_lines.c.entry_date)).where(
+        ledger_lines.c.account.like(BANK_ACCOUNT_PREFIX + "%"), ledger_lines.c.debit_minor > 0,
+        ledger_lines.c.entry_date <= as_of)).scalar_one()
+    if value is None or isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def store_statements(conn: Connection, statements: pd.DataFrame, lines: pd.DataFrame) -> tuple[int, int]:
+    """Insert the statements and lines not stored yet (keyed by account, statement, line):
+    importing the same statement twice is a no-op. Returns (statements, lines) inserted."""
+    existing = pd.read_sql(select(bank_statements.c.account, bank_statements.c.statement_id), conn)
+    known = set(zip(existing["account"], existing["statement_id"]))
+    new_statements = statements[[(a, s) not in known for a, s in zip(statements["account"], statements["statement_id"])]]
+    new_lines = lines[[(a, s) not in known for a, s in zip(lines["account"], lines["statement_id"])]]
+    bulk_insert(conn, bank_statements, new_statements)
+    bulk_insert(conn, bank_lines, new_lines)
+    return len(new_statements), len(new_lines)
+
+
+def read_bank_lines(conn: Connection, after: dt.date | None, up_to: dt.date) -> pd.DataFrame:
+    from receivables.bank.schema import BANK_LINE_COLUMNS
+
+    query = select(*(bank_lines.c[c] for c in BANK_LINE_COLUMNS if c in bank_lines.c)).where(
+        bank_lines.c.booking_date <= up_to)
+    if after is not None:
+        query = query.where(bank_lines.c.booking_date > after)
+    frame = pd.read_sql(query.order_by(bank_lines.c.booking_date, bank_lines.c.position), conn)
+    return _typed(frame, {c: t for c, t in BANK_LINE_COLUMNS.items() if c in frame})
+
+
+def replace_matches(conn: Connection, as_of: dt.date, allocations: pd.DataFrame, exceptions: pd.DataFrame) -> None:
+    for table in (bank_allocations, bank_exceptions):
+        conn.execute(delete(table).where(table.c.as_of == as_of))
+    day = pd.Timestamp(as_of)
+    bulk_insert(conn, bank_allocations, allocations.assign(as_of=day, allocation_no=range(1, len(allocations) + 1)))
+    bulk_insert(conn, bank_exceptions, exceptions.assign(as_of=day))
+
+
+def read_allocations(conn: Connection, as_of: dt.date) -> pd.DataFrame:
+    frame = pd.read_sql(select(bank_allocations).where(bank_allocations.c.as_of == as_of), conn)
+    frame["amount_minor"] = frame["amount_minor"].astype("int64")
+    return frame

@@ -1,0 +1,477 @@
+"""Cash application (lettrage): bank lines in, allocations to open items out. Pure.
+
+    Open: FA2024-000123 1200.00 (C001 Boulangerie Martin), FA2024-000124 480.00 (C001).
+    Bank: +1680.00 "VIR BOULANGERIE MARTIN FACT FA2024-123 ET 124"      -> hmm, "124" alone is too
+          short to be a reference: FA2024-000123 by reference, then the rest by amount:
+          FA2024-000123 1200.00 (reference, auto) + FA2024-000124 480.00 (amount, auto)
+    Bank: +1195.00 "FA2024000123" (5.00 of bank charges kept by the payer's bank)
+          -> FA2024-000123 1195.00 auto + write-off 5.00 suggested
+
+The cascade, each stage working on what the previous left:
+1. payer: the counterparty account (IBAN seen before or in the master), else the counterparty
+   name normalized (accents, case, legal forms, word order) equal to a customer's, else a fuzzy
+   name score >= policy.name_score over customers sharing a name token (blocking: no all-pairs);
+2. references: invoice numbers in the structured reference, remittance text and end-to-end id,
+   found by one hash join of text windows against invoice keys (separators, prefixes, leading
+   zeros and case do not matter); OCR-like typos (edit distance 1) are then looked for among the
+   identified payer's own open invoices only; the payer's own invoices are preferred;
+3. amounts, for a payer without usable reference: the payer's single open item of that amount;
+   else a combination of up to `max_subset_items` of the payer's `subset_pool` oldest open items
+   (credit notes included, so they are netted) summing to the amount; else within tolerance;
+   else oldest first (suggested);
+4. what is left is an exception with its reason (a debit, no payer and no reference, ...).
+
+Each allocation carries its rule, a confidence in [0, 1], its evidence and the alternatives;
+`auto` only when unambiguous and >= policy.auto_threshold, else `suggested`. An overpayment
+leaves an `on_account` row (no invoice), an underpayment within tolerance a `write_off` row.
+Amounts are int64 minor units; a line converted by the bank is matched on its original amount
+when that is in the invoice currency.
+
+Cost: hash joins and group-bys over the lines and items; per-line Python only where the work is
+inherently sequential and bounded: lines whose invoices are also claimed by other lines
+(instalments), and subset search within one payer's pool.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from receivables.matching.keys import (
+    normalize_account,
+    normalize_names,
+    reference_keys,
+    text_windows,
+)
+
+ALLOCATION_COLUMNS = ["bank_line_id", "statement_id", "customer_id", "invoice_id", "currency", "amount_minor",
+                      "rule", "confidence", "status", "evidence", "alternatives"]
+EXCEPTION_COLUMNS = ["bank_line_id", "statement_id", "amount_minor", "currency", "reason_code", "reason",
+                     "counterparty_name", "remittance", "suggested_customer_id"]
+_KIND_CONFIDENCE = {"full": 1.0, "zeros": 0.97, "noprefix": 0.93, "fuzzy": 0.88}
+
+
+@dataclass(frozen=True)
+class MatchPolicy:
+    auto_threshold: float = 0.90
+    abs_tolerance_minor: int = 500            # bank charges kept by the payer's bank: 5.00
+    pct_tolerance: Decimal = Decimal("0.005")  # or 0.5 % of what is settled, whichever is larger
+    max_subset_items: int = 6
+    subset_pool: int = 40
+    subset_budget: int = 20_000               # combinations tried per size and line
+    name_score: float = 90.0
+    common_token_customers: int = 50          # a name token shared by more customers does not block
+
+
+@dataclass
+class MatchResult:
+    allocations: pd.DataFrame
+    exceptions: pd.DataFrame
+    stats: dict = field(default_factory=dict)
+
+
+def _tolerance(policy: MatchPolicy, settled: int) -> int:
+    pct = int((Decimal(abs(settled)) * policy.pct_tolerance).to_integral_value())
+    return max(policy.abs_tolerance_minor, pct)
+
+
+# -- payer identification ----------------------------------------------------------------------
+
+def identify_payers(lines: pd.DataFrame, customers: pd.DataFrame, known_accounts: pd.DataFrame | None,
+                    policy: MatchPolicy) -> pd.DataFrame:
+    """Per line (index of `lines`): customer_id, payer_confidence, payer_evidence."""
+    out = pd.DataFrame(index=lines.index, data={"customer_id": None, "payer_confidence": 0.0, "payer_evidence": ""})
+    accounts = []
+    if "iban" in customers:
+        accounts.append(customers[["customer_id"]].assign(account=normalize_account(customers["iban"])))
+    if known_accounts is not None and len(known_accounts):
+        accounts.append(known_accounts[["customer_id"]].assign(account=normalize_account(known_accounts["account"])))
+    if accounts:
+        known = pd.concat(accounts).drop_duplicates()
+        known = known[known["account"] != ""]
+        owners = known.groupby("account")["customer_id"].agg(["first", "nunique"])
+        owners = owners[owners["nunique"] == 1]["first"]
+        by_account = normalize_account(lines["counterparty_account"]).map(owners)
+        hit = by_account.notna()
+        out.loc[hit, "customer_id"] = by_account[hit]
+        out.loc[hit, "payer_confidence"] = 0.99
+        out.loc[hit, "payer_evidence"] = "payer account known for this customer"
+    # Names: exact after normalization, then fuzzy within token blocks.
+    todo = out["customer_id"].isna() & (lines["counterparty_name"].fillna("") != "")
+    if not todo.any() or customers.empty:
+        return out
+    names = normalize_names(customers["name"])
+    unique_names = pd.DataFrame({"name": names, "customer_id": customers["customer_id"]})
+    unique_names = unique_names[unique_names["name"] != ""]
+    counts = unique_names.groupby("name")["customer_id"].transform("nunique")
+    by_name = unique_names[counts == 1].drop_duplicates("name").set_index("name")["customer_id"]
+    line_names = normalize_names(lines.loc[todo, "counterparty_name"])
+    exact = line_names.map(by_name)
+    hit = exact.notna()
+    if hit.any():
+        idx = exact[hit].index
+        out.loc[idx, "customer_id"] = exact[hit]
+        out.loc[idx, "payer_confidence"] = 0.95
+        out.loc[idx, "payer_evidence"] = "payer name equals the customer's"
+    remaining = line_names[~hit]
+    remaining = remaining[remaining != ""]
+    if remaining.empty:
+        return out
+    fuzzy = _fuzzy_names(remaining, unique_names.drop_duplicates(["name", "customer_id"]), policy)
+    if len(fuzzy):
+        out.loc[fuzzy.index, "customer_id"] = fuzzy["customer_id"]
+        out.loc[fuzzy.index, "payer_confidence"] = fuzzy["score"] / 100 * 0.9
+        out.loc[fuzzy.index, "payer_evidence"] = "payer name close to the customer's (" + fuzzy["score"].round(0).astype(int).astype(str) + "%)"
+    return out
+
+
+def _fuzzy_names(line_names: pd.Series, customer_names: pd.DataFrame, policy: MatchPolicy) -> pd.DataFrame:
+    from rapidfuzz import fuzz, process
+
+    distinct = pd.Series(pd.unique(line_names))
+    q = pd.DataFrame({"q": distinct, "token": distinct.str.split()}).explode("token")
+    c = customer_names.assign(token=customer_names["name"].str.split()).explode("token")
+    shared = c.groupby("token")["customer_id"].transform("nunique") <= policy.common_token_customers
+    pairs = q.merge(c[shared], on="token").drop_duplicates(["q", "customer_id"])
+    if pairs.empty:
+        return pd.DataFrame(columns=["customer_id", "score"])
+    pairs["score"] = process.cpdist(pairs["q"].tolist(), pairs["name"].tolist(), scorer=fuzz.token_set_ratio,
+                                    workers=-1)
+    pairs = pairs[pairs["score"] >= policy.name_score].sort_values(["q", "score"], ascending=[True, False])
+    best = pairs.groupby("q").head(2)
+    # A tie between two customers is no identification.
+    top = best.groupby("q").agg(customer_id=("customer_id", "first"), score=("score", "first"),
+                                second=("score", lambda s: s.iloc[1] if len(s) > 1 else -1))
+    top = top[top["score"] > top["second"]]
+    found = line_names.to_frame("q").join(top[["customer_id", "score"]], on="q").dropna(subset=["customer_id"])
+    return found[["customer_id", "score"]]
+
+
+# -- the cascade ---------------------------------------------------------------------------------
+
+def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
+          known_accounts: pd.DataFrame | None = None, policy: MatchPolicy = MatchPolicy()) -> MatchResult:
+    """Allocate the bank lines (BANK_LINE_COLUMNS) to the open items (OPEN_ITEM_COLUMNS)."""
+    lines = lines.reset_index(drop=True)
+    allocations: list[pd.DataFrame] = []
+    exceptions: list[pd.DataFrame] = []
+
+    # Money out, or nothing: not a customer payment.
+    credit = lines["amount_minor"] > 0
+    if (~credit).any():
+        exceptions.append(_exceptions(lines[~credit], "not_a_receipt",
+                                      "money out (or zero): not a customer payment"))
+    work = lines[credit].copy()
+    converted = work["original_amount_minor"].notna() & (work["original_currency"].fillna("") != "") \
+        & (work["original_currency"] != work["currency"])
+    work["match_currency"] = work["currency"].where(~converted, work["original_currency"])
+    work["match_amount"] = work["amount_minor"].where(~converted, work["original_amount_minor"]).astype("int64")
+
+    invoices = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)].reset_index(drop=True)
+    invoices = invoices.sort_values(["customer_id", "due_date", "invoice_id"], kind="stable").reset_index(drop=True)
+    payers = identify_payers(work, customers, known_accounts, policy)
+    work = work.join(payers)
+
+    # 2. References.
+    text = (work["structured_ref"].fillna("") + " " + work["remittance"].fillna("") + " "
+            + work["end_to_end_id"].fillna(""))
+    candidates = _reference_candidates(work, text, invoices)
+    candidates = _prefer_payer(candidates, work)
+    referenced = set(candidates["line"])
+    fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices)
+    candidates = pd.concat([candidates, fuzzy], ignore_index=True)
+    remaining_open = invoices["open_minor"].to_numpy().copy()
+    if len(candidates):
+        allocations.append(_allocate_by_reference(work, candidates, invoices, remaining_open, policy))
+    done = set(candidates["line"]) if len(candidates) else set()
+
+    # 3. Amounts, for identified payers without a usable reference.
+    rest = work[~work.index.isin(done)]
+    with_payer = rest[rest["customer_id"].notna()]
+    by_amount, unresolved = _allocate_by_amount(with_payer, items, invoices, remaining_open, policy)
+    allocations.append(by_amount)
+    if len(unresolved):
+        exceptions.append(_exceptions(with_payer.loc[unresolved], "no_combination",
+                                      "payer identified, but no reference and no open item or combination "
+                                      "matches the amount", suggested=with_payer.loc[unresolved, "customer_id"]))
+    # 4. No payer, no reference: a globally unique amount is only a suggestion.
+    anonymous = rest[rest["customer_id"].isna()]
+    guessed, unknown = _unique_amount_guess(anonymous, invoices, remaining_open)
+    allocations.append(guessed)
+    if len(unknown):
+        exceptions.append(_exceptions(anonymous.loc[unknown], "unidentified",
+                                      "no invoice reference and the payer is not a known customer"))
+
+    result = pd.concat([a for a in allocations if len(a)], ignore_index=True) if any(len(a) for a in allocations) \
+        else pd.DataFrame(columns=ALLOCATION_COLUMNS)
+    errs = pd.concat([e for e in exceptions if len(e)], ignore_index=True) if any(len(e) for e in exceptions) \
+        else pd.DataFrame(columns=EXCEPTION_COLUMNS)
+    result["confidence"] = result["confidence"].astype(float).round(3)
+    stats = {"lines": len(lines), "receipts": int(credit.sum()),
+             "lines_auto": int(result.loc[result["status"] == "auto", "bank_line_id"].nunique()),
+             "lines_suggested_only": int(result.groupby("bank_line_id")["status"].apply(lambda s: (s != "auto").all()).sum())
+             if len(result) else 0,
+             "exceptions": len(errs)}
+    return MatchResult(result[ALLOCATION_COLUMNS], errs[EXCEPTION_COLUMNS], stats)
+
+
+def _reference_candidates(work: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame) -> pd.DataFrame:
+    windows = text_windows(text)          # row = index of work
+    keys = reference_keys(invoices["invoice_id"])   # row = index of invoices
+    found = windows.merge(keys, on="key").rename(columns={"row_x": "line", "row_y": "item"})
+    if found.empty:
+        return pd.DataFrame(columns=["line", "item", "kind", "confidence"])
+    # The best kind per (line, item); currencies must agree.
+    found["confidence"] = found["kind"].map(_KIND_CONFIDENCE)
+    found = found.sort_values("confidence", ascending=False).drop_duplicates(["line", "item"])
+    same_currency = work.loc[found["line"], "match_currency"].to_numpy() == invoices.loc[found["item"], "currency"].to_numpy()
+    return found[same_currency][["line", "item", "kind", "confidence"]]
+
+
+def _prefer_payer(candidates: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
+    """Keep the identified payer's invoices when the text names some of them; otherwise keep all
+    (a third party may pay for a customer) at a lower confidence."""
+    if candidates.empty:
+        return candidates
+    return candidates.assign(payer=work.loc[candidates["line"], "customer_id"].to_numpy())
+
+
+def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame) -> pd.DataFrame:
+    """Invoice numbers with one typo (OCR, a digit swapped) among the payer's own open invoices."""
+    if lines.empty:
+        return pd.DataFrame(columns=["line", "item", "kind", "confidence", "payer"])
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    windows = text_windows(text.loc[lines.index])
+    windows = windows[windows["key"].str.len() >= 6].assign(customer_id=lambda w: lines.loc[w["row"], "customer_id"].to_numpy())
+    keys = reference_keys(invoices["invoice_id"])
+    keys = keys[keys["kind"].isin(["full", "zeros"])].assign(customer_id=lambda k: invoices.loc[k["row"], "customer_id"].to_numpy())
+    pairs = windows.merge(keys, on="customer_id", suffixes=("_text", "_invoice"))
+    pairs = pairs[(pairs["key_text"].str.len() - pairs["key_invoice"].str.len()).abs() <= 1]
+    if pairs.empty:
+        return pd.DataFrame(columns=["line", "item", "kind", "confidence", "payer"])
+    distance = process.cpdist(pairs["key_text"].tolist(), pairs["key_invoice"].tolist(), scorer=Levenshtein.distance,
+                              workers=-1)
+    close = pairs[distance == 1]
+    close = close.drop_duplicates(["row_text", "row_invoice"])
+    # One typo must point at one invoice: two invoices one edit away is no evidence.
+    unique = close.groupby("row_text")["row_invoice"].transform("nunique") == 1
+    close = close[unique]
+    return pd.DataFrame({"line": close["row_text"].to_numpy(), "item": close["row_invoice"].to_numpy(), "kind": "fuzzy",
+                         "confidence": _KIND_CONFIDENCE["fuzzy"], "payer": close["customer_id"].to_numpy()})
+
+
+def _row(line: pd.Series, item: pd.Series | None, amount: int, rule: str, confidence: float, status: str,
+         evidence: str, alternatives: str = "") -> dict:
+    return {"bank_line_id": line["bank_line_id"], "statement_id": line["statement_id"],
+            "customer_id": (item["customer_id"] if item is not None else line["customer_id"]) or "",
+            "invoice_id": item["invoice_id"] if item is not None else "", "currency": line["match_currency"],
+            "amount_minor": int(amount), "rule": rule, "confidence": confidence, "status": status,
+            "evidence": evidence, "alternatives": alternatives}
+
+
+def _allocate_by_reference(work: pd.DataFrame, candidates: pd.DataFrame, invoices: pd.DataFrame,
+                           remaining: np.ndarray, policy: MatchPolicy) -> pd.DataFrame:
+    rows = []
+    # Per line, in booking order: instalments of one invoice consume it in turn.
+    order = work.loc[candidates["line"].unique()].sort_values(["booking_date", "position"], kind="stable").index
+    grouped = dict(tuple(candidates.groupby("line")))
+    for line_ix in order:
+        line = work.loc[line_ix]
+        found = grouped[line_ix]
+        payer = line["customer_id"]
+        customers = set(invoices.loc[found["item"], "customer_id"])
+        own = found[invoices.loc[found["item"], "customer_id"].to_numpy() == payer] if payer else found.iloc[:0]
+        third_party = payer is not None and own.empty
+        if len(own):
+            found = own
+        customers = set(invoices.loc[found["item"], "customer_id"])
+        ambiguous = len(customers) > 1
+        items = found.assign(due=invoices.loc[found["item"], "due_date"].to_numpy()).sort_values(["due", "item"])
+        open_now = remaining[items["item"].to_numpy()]
+        live = open_now > 0
+        if not live.any():
+            rows.append(_row(line, None, line["match_amount"], "already_settled", 0.5, "suggested",
+                             "the referenced invoices are already settled", ", ".join(invoices.loc[items["item"], "invoice_id"])))
+            continue
+        items, open_now = items[live], open_now[live]
+        amount = int(line["match_amount"])
+        total = int(open_now.sum())
+        tolerance = _tolerance(policy, total)
+        confidence = float(items["confidence"].min()) * (0.8 if third_party else 1.0) * (0.7 if ambiguous else 1.0)
+        status = "auto" if confidence >= policy.auto_threshold and not ambiguous else "suggested"
+        names = ", ".join(invoices.loc[items["item"], "invoice_id"])
+        evidence = f"reference ({'/'.join(sorted(set(items['kind'])))}) to {names}" + (
+            "; paid by a third party" if third_party else "") + (f"; {line['payer_evidence']}" if payer else "")
+        left = amount
+        shortfall = total - amount
+        within_tolerance = 0 < shortfall <= tolerance   # settled, less bank charges: not a partial
+        for item_ix, open_amount in zip(items["item"], open_now):
+            take = min(left, int(open_amount))
+            if take <= 0:
+                break
+            rule = "reference" if take == open_amount or within_tolerance else "reference_partial"
+            rows.append(_row(line, invoices.loc[item_ix], take, rule, confidence, status, evidence))
+            remaining[item_ix] -= take
+            left -= take
+        if within_tolerance:
+            # Underpaid by bank charges or a rounding: propose writing the difference off.
+            last = items["item"].iloc[-1]
+            rows.append(_row(line, invoices.loc[last], shortfall, "write_off", confidence, "suggested",
+                             f"{evidence}; short by the bank charges or a difference within tolerance"))
+            remaining[last] -= shortfall
+        if left > 0:
+            rows.append(_row(line, None, left, "on_account", confidence, status,
+                             f"{evidence}; paid more than the open amount: kept on account"))
+    return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS)
+
+
+def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.DataFrame, remaining: np.ndarray,
+                        policy: MatchPolicy) -> tuple[pd.DataFrame, list]:
+    rows: list[dict] = []
+    unresolved: list = []
+    if lines.empty:
+        return pd.DataFrame(columns=ALLOCATION_COLUMNS), unresolved
+    # Credit notes of the payer, netted in combinations.
+    credits = items[(items["item_type"] == "credit") & (items["open_minor"] < 0)]
+    credits_by_customer = dict(tuple(credits.groupby("customer_id")))
+    by_customer = {c: g.index.to_numpy() for c, g in invoices.groupby("customer_id")}
+    for line_ix, line in lines.sort_values(["booking_date", "position"], kind="stable").iterrows():
+        pool = by_customer.get(line["customer_id"], np.array([], dtype=int))
+        pool = pool[(remaining[pool] > 0) & (invoices.loc[pool, "currency"].to_numpy() == line["match_currency"])]
+        amount = int(line["match_amount"])
+        payer_conf = float(line["payer_confidence"])
+        evidence = line["payer_evidence"]
+        open_amounts = remaining[pool]
+        exact = pool[open_amounts == amount]
+        if len(exact) >= 1:
+            chosen = exact[0]   # the oldest: pools are sorted by due date
+            confidence = min(0.96, payer_conf)
+            unique = len(exact) == 1
+            status = "auto" if unique and confidence >= policy.auto_threshold else "suggested"
+            alternatives = ", ".join(invoices.loc[exact[1:], "invoice_id"])
+            rows.append(_row(line, invoices.loc[chosen], amount, "amount_exact", confidence if unique else confidence * 0.8,
+                             status, f"{evidence}; the only open item of this amount" if unique
+                             else f"{evidence}; several open items of this amount", alternatives))
+            remaining[chosen] -= amount
+            continue
+        combination, ambiguous = _subset(pool, remaining, amount, line, credits_by_customer, invoices, policy)
+        if combination is not None:
+            confidence = min(0.93, payer_conf) * (0.8 if ambiguous else 1.0)
+            status = "auto" if not ambiguous and confidence >= policy.auto_threshold else "suggested"
+            members = [ix for ix in combination if ix >= 0]
+            names = ", ".join(invoices.loc[members, "invoice_id"])
+            for ix in members:
+                rows.append(_row(line, invoices.loc[ix], int(remaining[ix]), "amount_combination", confidence, status,
+                                 f"{evidence}; {len(combination)} open items sum to the amount ({names})"))
+                remaining[ix] = 0
+            continue
+        tolerance = _tolerance(policy, amount)
+        near = pool[np.abs(open_amounts - amount) <= tolerance]
+        if len(near):
+            chosen = near[0]
+            open_amount = int(remaining[chosen])
+            take = min(amount, open_amount)
+            rows.append(_row(line, invoices.loc[chosen], take, "amount_tolerance", min(0.8, payer_conf), "suggested",
+                             f"{evidence}; amount within tolerance of an open item"))
+            if open_amount > amount:
+                rows.append(_row(line, invoices.loc[chosen], open_amount - amount, "write_off", min(0.8, payer_conf),
+                                 "suggested", f"{evidence}; difference within tolerance"))
+            elif amount > open_amount:
+                rows.append(_row(line, None, amount - open_amount, "on_account", min(0.8, payer_conf), "suggested",
+                                 f"{evidence}; paid slightly more"))
+            remaining[chosen] -= take
+            continue
+        if len(pool):
+            # Oldest first, as a suggestion: the payer is known, the split is not.
+            left = amount
+            for ix in pool:
+                take = min(left, int(remaining[ix]))
+                if take <= 0:
+                    break
+                rows.append(_row(line, invoices.loc[ix], take, "oldest_first", min(0.6, payer_conf), "suggested",
+                                 f"{evidence}; no reference or matching amount: oldest items first"))
+                left -= take
+            if left > 0:
+                rows.append(_row(line, None, left, "on_account", min(0.6, payer_conf), "suggested",
+                                 f"{evidence}; more than all the open items"))
+            continue
+        unresolved.append(line_ix)
+    return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS), unresolved
+
+
+def _subset(pool: np.ndarray, remaining: np.ndarray, amount: int, line: pd.Series, credits_by_customer: dict,
+            invoices: pd.DataFrame, policy: MatchPolicy) -> tuple[tuple | None, bool]:
+    """A combination of the payer's oldest open items (credit notes netted) summing to the amount.
+
+    Returns (members, ambiguous); members are invoice row numbers, credit notes as -1 markers.
+    """
+    candidates = list(pool[: policy.subset_pool])
+    values = [int(remaining[ix]) for ix in candidates]
+    credit_notes = credits_by_customer.get(line["customer_id"])
+    if credit_notes is not None:
+        for value in credit_notes["open_minor"].head(5):
+            candidates.append(-1)
+            values.append(int(value))
+    if len(candidates) < 2:
+        return None, False
+    values_arr = np.array(values, dtype=np.int64)
+    found = []
+    for size in range(2, min(policy.max_subset_items, len(candidates)) + 1):
+        # The widest prefix of the pool whose combinations stay within the budget.
+        width = len(candidates)
+        while width > size and _comb(width, size) > policy.subset_budget:
+            width -= 1
+        combos = np.array(list(itertools.combinations(range(width), size)), dtype=np.int32)
+        if combos.size == 0:
+            continue
+        sums = values_arr[combos].sum(axis=1)
+        hits = combos[sums == amount]
+        for hit in hits[:3]:
+            found.append(tuple(candidates[i] for i in hit))
+        if found:
+            break
+    if not found:
+        return None, False
+    return found[0], len(found) > 1
+
+
+def _comb(n: int, k: int) -> int:
+    from math import comb
+
+    return comb(n, k)
+
+
+def _unique_amount_guess(lines: pd.DataFrame, invoices: pd.DataFrame, remaining: np.ndarray) -> tuple[pd.DataFrame, list]:
+    """An unidentified payment whose amount equals exactly one open invoice: a suggestion only."""
+    if lines.empty:
+        return pd.DataFrame(columns=ALLOCATION_COLUMNS), []
+    live = invoices[remaining > 0].assign(open_now=remaining[remaining > 0])
+    counts = live.groupby(["currency", "open_now"])["invoice_id"].transform("size")
+    unique = live[counts == 1].set_index(["currency", "open_now"])
+    keys = pd.MultiIndex.from_arrays([lines["match_currency"], lines["match_amount"]])
+    hit = keys.isin(unique.index)
+    rows = []
+    for (line_ix, line), is_hit in zip(lines.iterrows(), hit):
+        if not is_hit:
+            continue
+        item = unique.loc[(line["match_currency"], line["match_amount"])]
+        rows.append(_row(line, item, line["match_amount"], "amount_unique", 0.5, "suggested",
+                         "payer unknown; the only open invoice of this exact amount"))
+    unknown = list(lines.index[~hit])
+    return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS), unknown
+
+
+def _exceptions(lines: pd.DataFrame, code: str, reason: str, suggested: pd.Series | None = None) -> pd.DataFrame:
+    return pd.DataFrame({
+        "bank_line_id": lines["bank_line_id"].to_numpy(), "statement_id": lines["statement_id"].to_numpy(),
+        "amount_minor": lines["amount_minor"].to_numpy(), "currency": lines["currency"].to_numpy(),
+        "reason_code": code, "reason": reason, "counterparty_name": lines["counterparty_name"].fillna("").to_numpy(),
+        "remittance": lines["remittance"].fillna("").to_numpy(),
+        "suggested_customer_id": suggested.to_numpy() if suggested is not None else "",
+    })
