@@ -20,6 +20,7 @@ export RECEIVABLES_HOME := $(CURDIR)
 export RECEIVABLES_WAREHOUSE_URL ?= sqlite:///$(CURDIR)/.data/warehouse.db
 export RECEIVABLES_LEDGER ?= $(CURDIR)/.data/demo/*FEC*.txt
 export RECEIVABLES_CUSTOMERS ?= $(CURDIR)/.data/demo/customers.csv
+export RECEIVABLES_BANK ?= $(CURDIR)/.data/demo/statement_*.camt053.xml
 
 .PHONY: install demo test bench airflow lint clean
 

@@ -22,11 +22,16 @@ recomputes that date's snapshot from the ledger as it stood then.
    reason, the HTML report's path is in the log; a file that is not a usable ledger fails the
    task without retry.
 3. **load_ledger**: one transaction into the warehouse: all sources or nothing.
-4. **compute_aging**: open items, aged balance (not due, 1–30 … >120 days) and KPIs
-   (DSO countback, overdue ratio) for `as_of`.
+4. **extract_bank_statements → validate_bank_lines**: the statements in the drop folder
+   (CAMT.053/054, MT940, CFONB 120, OFX, CSV), checked and stored once (re-imports are no-ops).
+5. **match_bank_lines**: receipts the ledger does not know yet matched to open items (references,
+   payer, amounts); **apply_matches**: allocations and exceptions to the warehouse, a lettering
+   export for the accounting system. Nobody is reminded of an invoice paid today.
+6. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
+   and KPIs (DSO countback, overdue ratio) for `as_of`.
 
 Settings: connection `receivables_warehouse`; Variables (or env) `receivables_ledger`,
-`receivables_customers`, `receivables_mapping`. Params override the ledger and master paths.
+`receivables_customers`, `receivables_mapping`, `receivables_bank`. Params override the paths.
 """
 
 
@@ -44,6 +49,8 @@ Settings: connection `receivables_warehouse`; Variables (or env) `receivables_le
                         description="Ledger files or globs (':'-separated); default: Variable receivables_ledger"),
         "customers": Param(None, type=["null", "string"],
                            description="Customer master CSV; default: Variable receivables_customers"),
+        "bank": Param(None, type=["null", "string"],
+                      description="Bank statement files or globs (':'-separated); default: Variable receivables_bank"),
     },
 )
 def ar_collections_daily():
@@ -71,8 +78,35 @@ def ar_collections_daily():
 
         return tasks.compute_aging(context)
 
-    loaded = load_ledger(validate_ledger(extract_ledger()))
-    loaded >> compute_aging()
+    @task
+    def extract_bank_statements(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.extract_bank_statements(context)
+
+    @task
+    def validate_bank_lines(manifest: dict, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.validate_bank_lines(manifest, context)
+
+    @task
+    def match_bank_lines(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.match_bank_lines(context)
+
+    @task
+    def apply_matches(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.apply_matches(context)
+
+    ledger = load_ledger(validate_ledger(extract_ledger()))
+    bank = validate_bank_lines(extract_bank_statements())
+    matched = match_bank_lines()
+    [ledger, bank] >> matched
+    matched >> apply_matches() >> compute_aging()
 
 
 ar_collections_daily()

@@ -94,6 +94,87 @@ def cmd_load_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _statement_json(path: Path, fmt: str, mapping: str | None) -> dict:
+    from receivables.bank.sources import read_statement
+    from receivables.money import format_minor
+
+    import pandas as pd
+
+    read = read_statement(path, fmt=fmt, mapping=Path(mapping) if mapping else None)
+
+    def money(minor, currency: str):  # noqa: ANN001, ANN202
+        return None if minor is None or pd.isna(minor) else format_minor(int(minor), currency or "EUR")
+
+    def day(value):  # noqa: ANN001, ANN202
+        return None if value is None or pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+    statements = []
+    for statement in read.statements:
+        mine = read.lines[read.lines["statement_id"] == statement.statement_id]
+        statements.append({
+            "id": statement.statement_id, "account": statement.account, "currency": statement.currency,
+            "opening_balance": money(statement.opening_balance_minor, statement.currency),
+            "closing_balance": money(statement.closing_balance_minor, statement.currency),
+            "findings": statement.findings,
+            "lines": [{
+                "bank_line_id": line.bank_line_id, "booking_date": day(line.booking_date),
+                "value_date": day(line.value_date), "amount": money(line.amount_minor, line.currency),
+                "currency": line.currency, "counterparty_name": line.counterparty_name or "",
+                "counterparty_account": line.counterparty_account or "", "remittance": line.remittance or "",
+                "end_to_end_id": line.end_to_end_id or "",
+            } for line in mine.itertuples()],
+        })
+    quarantined = {str(k): int(v) for k, v in read.quarantine["reason_code"].value_counts().items()}
+    return {"statements": statements, "quarantined": quarantined, "format": read.meta.get("format")}
+
+
+def cmd_parse_statement(args: argparse.Namespace) -> int:
+    result = _statement_json(Path(args.file), args.format, args.mapping)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for statement in result["statements"]:
+            print(f"{statement['id']} ({statement['account']}, {statement['currency']}): {len(statement['lines'])} lines, "
+                  f"opening {statement['opening_balance']}, closing {statement['closing_balance']}")
+            for finding in statement["findings"]:
+                print(f"  finding: {finding}")
+    return 0
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Ledger open items (as of the latest booking date) x statements -> allocations CSV."""
+    import csv
+
+    import pandas as pd
+
+    from receivables.bank.sources import read_statement
+    from receivables.ledger.open_items import open_items
+    from receivables.ledger.sources import read_ledger
+    from receivables.matching.engine import match
+    from receivables.money import format_minor
+    from receivables.validation.ledger import validate_ledger
+
+    customers, master = _customers(args.customers)
+    known = set(customers["customer_id"]) if master is not None else None
+    ledger = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known)
+    reads = [read_statement(Path(f), fmt=args.format) for f in args.statement]
+    lines = pd.concat([r.lines for r in reads], ignore_index=True)
+    as_of = args.as_of or max(lines["booking_date"].max().date() if len(lines) else dt.date.min,
+                              ledger.lines["entry_date"].max().date())
+    items = open_items(ledger.lines, customers, as_of, args.default_terms)
+    result = match(lines, items, customers)
+    with open(args.out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["bank_line_id", "invoice_id", "amount", "rule", "confidence", "status"])
+        for row in result.allocations.itertuples():
+            writer.writerow([row.bank_line_id, row.invoice_id, format_minor(int(row.amount_minor), row.currency),
+                             row.rule, f"{row.confidence:.3f}", row.status])
+    auto = result.allocations[result.allocations["status"] == "auto"]["bank_line_id"].nunique()
+    print(f"{len(lines)} bank lines: {auto} matched automatically, {result.stats['lines_suggested_only']} suggested, "
+          f"{len(result.exceptions)} exceptions; allocations in {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from receivables.demo.generator import customers_for_lines, generate_portfolio
 
@@ -140,6 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_load_ledger)
 
+    p = sub.add_parser("parse-statement", help="parse a bank statement (CAMT, MT940, CFONB 120, OFX, CSV)")
+    p.add_argument("file")
+    p.add_argument("--format", default="auto", choices=["auto", "camt", "mt940", "cfonb", "ofx", "csv"])
+    p.add_argument("--mapping", help="YAML column mapping for CSV statements")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_parse_statement)
+
+    p = sub.add_parser("match", help="match bank lines to the ledger's open items (cash application)")
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--statement", required=True, action="append", help="repeatable")
+    p.add_argument("--out", required=True)
+    p.add_argument("--format", default="auto", choices=["auto", "camt", "mt940", "cfonb", "ofx"])
+    p.add_argument("--as-of", type=_date, help="open items as of (default: the latest ledger or bank date)")
+    p.add_argument("--customers", help="customer master CSV")
+    p.add_argument("--default-terms", type=_days, default=30)
+    p.set_defaults(func=cmd_match)
+
     p = sub.add_parser("demo-data", help="generate a sample portfolio (FEC + customer master)")
     p.add_argument("--out", default=".data/demo")
     p.add_argument("--customers", type=int, default=300)
@@ -164,12 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from receivables.bank.schema import StatementFormatError
     from receivables.ledger.schema import LedgerFormatError
     from receivables.validation.ledger import SystemicValidationError
 
     try:
         return args.func(args)
-    except (LedgerFormatError, SystemicValidationError, InputError) as error:
+    except (LedgerFormatError, StatementFormatError, SystemicValidationError, InputError) as error:
         print(f"receivables: error: {error}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import xml.etree.ElementTree as ET
 
 import pandas as pd
 import pytest
@@ -18,8 +19,11 @@ from receivables.demo.generator import (
 END = datetime.date(2025, 6, 30)
 MASTER_HEADER = (
     "customer_id,name,country,language,email,phone,address,segment,strategic,"
-    "payment_terms_days,opt_out_channels"
+    "payment_terms_days,opt_out_channels,iban"
 )
+CAMT = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+NS = {"c": CAMT}
+INVOICE_NUMBER = re.compile(r"FA(20\d\d)-?(\d{6})")
 
 
 def _cents(column: pd.Series) -> pd.Series:
@@ -32,6 +36,51 @@ def _read(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     fec["credit"] = _cents(fec["Credit"])
     master = pd.read_csv(result["customers_csv"], dtype=str, keep_default_na=False)
     return fec, master
+
+
+def _amount(element) -> int:
+    units, cents = element.text.split(".")
+    return int(units) * 100 + int(cents)
+
+
+def _statement(result: dict) -> tuple[ET.Element, pd.DataFrame]:
+    """The statement's root and one row per entry (amounts signed int cents, credit positive)."""
+    root = ET.parse(result["statement"]).getroot()
+    rows = []
+    for entry in root.iterfind(".//c:Ntry", NS):
+        amount = entry.find("c:Amt", NS)
+        remittance = [e.text for e in entry.iterfind(".//c:RmtInf/c:Ustrd", NS)]
+        structured = [e.text for e in entry.iterfind(".//c:RmtInf/c:Strd/c:CdtrRefInf/c:Ref", NS)]
+        invoices = [f"FA{year}-{number}"
+                    for text in remittance + structured for year, number in INVOICE_NUMBER.findall(text)]
+        rows.append({
+            "amount": _amount(amount) * (1 if entry.findtext("c:CdtDbtInd", namespaces=NS) == "CRDT" else -1),
+            "currency": amount.get("Ccy"),
+            "booking_date": entry.findtext("c:BookgDt/c:Dt", namespaces=NS),
+            "value_date": entry.findtext("c:ValDt/c:Dt", namespaces=NS),
+            "bank_ref": entry.findtext("c:AcctSvcrRef", namespaces=NS),
+            "family": entry.findtext("c:BkTxCd/c:Domn/c:Fmly/c:Cd", namespaces=NS),
+            "end_to_end": entry.findtext(".//c:Refs/c:EndToEndId", namespaces=NS),
+            "payer": entry.findtext(".//c:RltdPties/c:Dbtr/c:Nm", namespaces=NS),
+            "payer_iban": entry.findtext(".//c:RltdPties/c:DbtrAcct/c:Id/c:IBAN", namespaces=NS),
+            "remittance": " ".join(remittance),
+            "structured": structured,
+            "invoices": invoices,
+        })
+    return root, pd.DataFrame(rows)
+
+
+def _balance(root: ET.Element, code: str) -> int:
+    for balance in root.iterfind(".//c:Stmt/c:Bal", NS):
+        if balance.findtext("c:Tp/c:CdOrPrtry/c:Cd", namespaces=NS) == code:
+            sign = 1 if balance.findtext("c:CdtDbtInd", namespaces=NS) == "CRDT" else -1
+            return sign * _amount(balance.find("c:Amt", NS))
+    raise AssertionError(f"no {code} balance")
+
+
+def _iban_is_valid(iban: str) -> bool:
+    rearranged = iban[4:] + iban[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +135,8 @@ def test_same_seed_gives_identical_files(tmp_path):
     assert first["fec"].read_bytes() == again["fec"].read_bytes()
     assert first["customers_csv"].read_bytes() == again["customers_csv"].read_bytes()
     assert first["fec"].read_bytes() != other["fec"].read_bytes()
+    assert first["statement"].read_bytes() == again["statement"].read_bytes()
+    assert first["statement"].read_bytes() != other["statement"].read_bytes()
 
 
 def test_no_payment_is_dated_after_the_as_of_date(small):
@@ -251,6 +302,8 @@ def test_returned_counts_match_the_files(small):
                    & (fec["JournalCode"] != "BQ")]
     assert result["invoices"] == len(invoices)
     assert result["customers"] == len(master)
+    _, entries = _statement(result)
+    assert result["statement_lines"] == len(entries)
 
 
 def test_customers_for_lines_sizes_a_portfolio(tmp_path):
@@ -259,3 +312,146 @@ def test_customers_for_lines_sizes_a_portfolio(tmp_path):
     result = generate_portfolio(tmp_path, customers=customers_for_lines(target))
     assert 0.75 * target < result["lines"] < 1.25 * target
     assert 10_000 <= generate_portfolio(tmp_path, customers=200)["lines"] <= 20_000
+
+
+# --------------------------------------------------------------------------------------------
+# the bank statement of the as-of date (CAMT.053)
+# --------------------------------------------------------------------------------------------
+def test_the_statement_of_the_as_of_date_is_a_camt053_of_our_account(medium):
+    result, _, _ = medium
+    assert result["statement"].name == "statement_20250630.camt053.xml"
+    assert result["statement"].read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
+    root, entries = _statement(result)
+    assert root.tag == f"{{{CAMT}}}Document"
+    statements = root.findall("c:BkToCstmrStmt/c:Stmt", NS)
+    assert len(statements) == 1
+    assert statements[0].findtext("c:Acct/c:Id/c:IBAN", namespaces=NS) == "FR7630006000011234567890189"
+    assert statements[0].findtext("c:Acct/c:Ccy", namespaces=NS) == "EUR"
+    assert result["statement_lines"] == len(entries) > 20
+    assert (entries["currency"] == "EUR").all()
+    assert (entries["booking_date"] == "2025-06-30").all() and (entries["value_date"] == "2025-06-30").all()
+    assert entries["bank_ref"].is_unique and entries["bank_ref"].str.fullmatch(r"BK20250630-\d{6}").all()
+
+
+def test_statement_entries_sum_to_closing_minus_opening_balance(medium):
+    result, _, _ = medium
+    root, entries = _statement(result)
+    opening, closing = _balance(root, "OPBD"), _balance(root, "CLBD")
+    assert opening > 0
+    assert closing - opening == entries["amount"].sum()
+    assert (entries["amount"] < 0).sum() == 1, "one debit: the bank fees"
+
+
+def test_no_payment_of_the_as_of_date_is_in_the_ledger_it_is_on_the_statement(medium):
+    result, fec, _ = medium
+    bank = fec[fec["JournalCode"] == "BQ"]
+    assert bank["EcritureDate"].max() < "20250630"
+    _, entries = _statement(result)
+    receipts = entries[entries["invoices"].str.len() > 0]
+    assert len(receipts) > 10
+    # a receipt of the day is not in the ledger yet: the ledger's receipts name other invoices,
+    # bar the down payment already booked for an invoice whose balance comes in today
+    paid_before = bank["EcritureLib"].str.findall(r"FA20\d\d-\d{6}").explode().dropna()
+    down_payments = bank.loc[bank["EcritureLib"].str.contains(" ACOMPTE "), "EcritureLib"]
+    paid_before = set(paid_before) - set(down_payments.str.extract(r"(FA20\d\d-\d{6})")[0])
+    assert not paid_before & set(receipts["invoices"].explode())
+
+
+def test_each_customer_receipt_of_the_statement_pays_invoices_open_in_the_ledger(medium):
+    result, fec, _ = medium
+    _, entries = _statement(result)
+    receivable = fec[fec["CompteNum"] == "411000"]
+    invoices = receivable[(receivable["debit"] > 0) & receivable["PieceRef"].str.startswith("FA")]
+    invoices = invoices.set_index("PieceRef")
+    named = entries[entries["invoices"].str.len() > 0]
+    for row in named.itertuples():
+        assert set(row.invoices) <= set(invoices.index), row
+        assert (invoices.loc[row.invoices, "EcritureLet"] == "").all(), row
+        assert invoices.loc[row.invoices, "CompAuxNum"].nunique() == 1, "one payer per transfer"
+    # the remittance variants of the ledger's receipts, and structured references for some
+    assert entries["remittance"].str.contains(r"^VIR .+ FA20\d\d-\d{6}$").any()
+    assert entries["remittance"].str.contains(r"FACT FA20\d{8}").any()
+    assert entries["remittance"].str.contains(r"FA20\d\d-\d{6} FA20\d\d-\d{6}").any()
+    assert (entries["structured"].str.len() > 0).any()
+    payers = entries[entries["payer"].notna()]
+    assert ((payers["invoices"].str.len() == 0) & (payers["amount"] > 0)).sum() > 1, "some name no invoice"
+    assert (entries["end_to_end"] == "NOTPROVIDED").any()
+
+
+def test_a_receipt_naming_all_its_invoices_pays_what_they_still_owe(medium):
+    result, fec, _ = medium
+    _, entries = _statement(result)
+    receivable = fec[fec["CompteNum"] == "411000"]
+    owed = receivable[(receivable["debit"] > 0) & receivable["PieceRef"].str.startswith("FA")]
+    owed = owed.set_index("PieceRef")["debit"]
+    # credit notes ("Avoir AV... sur FA...") and down payments ("ACOMPTE FA...") name one invoice
+    credits = receivable[receivable["credit"] > 0]
+    named = credits["EcritureLib"].str.findall(r"FA20\d\d-\d{6}")
+    single = named.str.len() == 1
+    reduced = credits.loc[single, "credit"].groupby(named[single].str[0]).sum()
+    owed = owed.sub(reduced, fill_value=0)
+    complete = entries[(entries["invoices"].str.len() > 0) & ~entries["remittance"].str.contains(r"\.\.\.")]
+    assert len(complete) > 10
+    for row in complete.itertuples():
+        if " ACOMPTE " in row.remittance:   # a down payment: part of it, the balance comes later
+            assert 0 < row.amount < owed[row.invoices].sum(), row
+        else:
+            assert row.amount == owed[row.invoices].sum(), row
+
+
+def test_payers_appear_under_their_own_name_or_a_bank_spelling_of_it(medium):
+    result, _, master = medium
+    _, entries = _statement(result)
+    payers = entries.loc[entries["invoices"].str.len() > 0, "payer"]
+    names = set(master["name"])
+    as_in_master = payers.isin(names)
+    assert as_in_master.any() and (~as_in_master).any()
+    bank_spelt = payers[~as_in_master]
+    assert bank_spelt.str.fullmatch(r"[A-Z0-9 &.'-]{1,35}").all()
+    plain = (master["name"].str.normalize("NFKD").str.encode("ascii", "ignore").str.decode("ascii")
+             .str.upper())
+    assert (~bank_spelt.isin(set(plain))).any(), "some drop or move the legal form"
+
+
+def test_customer_master_gives_the_payer_iban_of_about_half_the_customers(medium):
+    result, fec, master = medium
+    filled = master.loc[master["iban"] != "", "iban"]
+    assert 0.35 < len(filled) / len(master) < 0.65
+    assert filled.is_unique and filled.map(_iban_is_valid).all()
+    assert (filled.str[:2] == master.loc[filled.index, "country"]).all()
+    # the payer accounts on the statement are the customers' accounts: the master's when it has one
+    _, entries = _statement(result)
+    receivable = fec[(fec["CompteNum"] == "411000") & (fec["debit"] > 0)]
+    customer_of = receivable.set_index("PieceRef")["CompAuxNum"]
+    iban_of = master.set_index("customer_id")["iban"]
+    with_account = entries[entries["payer_iban"].notna()]
+    assert with_account["payer_iban"].map(_iban_is_valid).all()
+    checked = 0
+    for row in with_account[with_account["invoices"].str.len() > 0].itertuples():
+        known = iban_of[customer_of[row.invoices[0]]]
+        if known:
+            assert row.payer_iban == known, row
+            checked += 1
+    assert checked > 0
+    assert with_account["payer_iban"].isin(set(filled)).any()
+
+
+def test_the_statement_also_carries_interest_a_supplier_refund_and_bank_fees(medium):
+    result, _, _ = medium
+    _, entries = _statement(result)
+    others = entries[entries["invoices"].str.len() == 0]
+    assert others["remittance"].str.contains("INTERETS").any()
+    assert others["remittance"].str.contains("REMBOURSEMENT").any()
+    fees = entries[entries["amount"] < 0]
+    assert len(fees) == 1 and fees["family"].iloc[0] == "MDOP"
+    assert fees["remittance"].iloc[0].startswith("FRAIS")
+
+
+def test_an_as_of_date_without_receipts_still_has_its_statement(tmp_path):
+    sunday = datetime.date(2025, 6, 29)   # transfers arrive on business days
+    result = generate_portfolio(tmp_path, customers=30, seed=7, end=sunday)
+    root, entries = _statement(result)
+    assert result["statement"].name == "statement_20250629.camt053.xml"
+    assert (entries["invoices"].str.len() == 0).all()
+    assert result["statement_lines"] == len(entries) == 3
+    assert _balance(root, "CLBD") - _balance(root, "OPBD") == entries["amount"].sum()

@@ -1,4 +1,5 @@
-"""A deterministic, fake but plausible receivables portfolio: a French FEC and its customer master.
+"""A deterministic, fake but plausible receivables portfolio: a French FEC, its customer master
+and the bank statement of the as-of date.
 
     >>> from pathlib import Path
     >>> out = generate_portfolio(Path("demo"), customers=200, seed=42)   # doctest: +SKIP
@@ -7,8 +8,24 @@
     >>> generate_portfolio(Path("big"), customers=customers_for_lines(1_000_000))  # doctest: +SKIP
 
 writes `demo/123456789FEC20250630.txt` (18 months of sales, credit notes, bank receipts and
-opening entries ending on 2025-06-30) and `demo/customers.csv` (DESIGN.md "customer master
-CSV"). The same arguments always give byte-identical files.
+opening entries up to 2025-06-30), `demo/customers.csv` (DESIGN.md "customer master CSV") and
+`demo/statement_20250630.camt053.xml` (the bank statement of 2025-06-30, CAMT.053). The same
+arguments always give byte-identical files.
+
+The day's story: the accounting system exports the ledger at the start of business day `end`
+(the bank receipts up to the day before are booked), and the bank sends the statement of
+`end` the same morning. So the receipts dated `end` are not in the FEC (their invoices are
+still open and unlettered there; sales and credit notes dated `end` are) but on the statement,
+one `Ntry` each, with the payer's name (as in the master, or spelt by a bank: upper case, no
+accents, cut at 35 characters, legal form dropped or moved first), often the payer's IBAN (the
+master's `iban` column knows it for about half the customers), an end-to-end id (NOTPROVIDED
+for many), and the remittance wording of the FEC receipts (`VIR <NAME> FA2024-000123`,
+`... FACT FA2024000123`, several invoices of a payment run, or nothing usable), or for ~15 %
+a structured creditor reference (the invoice numbers); foreign-currency receipts carry the
+instructed amount. Plus a few lines that are not customer payments: a bank interest credit, a
+supplier's refund and the month's bank fees (the one debit). The statement covers the receipts
+of `end` only: about 20 for 300 customers on 2025-06-30 (a Monday: the weekend's transfers
+arrive with it), ~1,100 for a million-line portfolio.
 
 Sizing: a portfolio has about `LINES_PER_CUSTOMER_MONTH * months` ledger lines per customer
 (~85 over the default 18 months, so `customers=200` gives ~17k lines);
@@ -40,7 +57,8 @@ What the ledger holds (the story a collections pipeline should be able to read b
 - opening entries (journal AN, first day of the horizon, counterpart 890000) carry the
   invoices of the previous six months still open then; invoices settled before the horizon
   do not appear at all;
-- nothing dated after `end` is in the file (payments due later have not happened yet);
+- nothing dated after `end` is in the file (payments due later have not happened yet), and
+  no receipt dated `end` (it is on the statement of `end`);
 - a few GB/CH customers are invoiced in GBP/CHF at a fixed rate (Montantdevise/Idevise on
   their lines; no exchange differences are booked).
 """
@@ -49,6 +67,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +82,7 @@ __all__ = [
     "customers_for_lines",
     "fec_file_name",
     "generate_portfolio",
+    "statement_file_name",
 ]
 
 FEC_COLUMNS = (
@@ -72,7 +92,7 @@ FEC_COLUMNS = (
 ).split()
 MASTER_COLUMNS = [
     "customer_id", "name", "country", "language", "email", "phone", "address", "segment",
-    "strategic", "payment_terms_days", "opt_out_channels",
+    "strategic", "payment_terms_days", "opt_out_channels", "iban",
 ]
 
 # Measured on 20k-customer portfolios over 6 to 36 months (4.7-5.0): the low end, so that
@@ -99,6 +119,11 @@ _TERMS = (30, 45, 60, 0, -1)  # -1: empty cell (unknown, the default applies)
 _TERMS_WEIGHTS = (0.55, 0.15, 0.12, 0.06, 0.12)
 
 _FX_RATES = {"GBP": 1.17, "CHF": 1.05}  # EUR per unit, fixed over the horizon
+
+# our bank account: the statement of `end` is this account's
+CAMT053_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
+BANK_ACCOUNT_IBAN = "FR7630006000011234567890189"
+BANK_BIC = "AGRIFRPPXXX"
 
 # journals and accounts
 _JOURNALS = np.array(["AN", "VE", "BQ"], dtype=object)
@@ -314,7 +339,9 @@ def fec_file_name(siren: str, end: datetime.date) -> str:
 def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
     """The customer master (MASTER_COLUMNS, in the CSV's text form) plus the hidden columns
     the simulation draws from: `behaviour` (one of BEHAVIOURS), `currency` (the invoicing
-    currency), `batch_payer` (pays on a monthly payment run, `run_day` of the month).
+    currency), `batch_payer` (pays on a monthly payment run, `run_day` of the month),
+    `_iban` (the account the customer pays from; the master's `iban` cell shows it for about
+    half the customers, empty for the others).
 
     Depends only on `customers` and `seed` (not on the horizon), so a test can recover the
     behaviour of every customer of a generated portfolio.
@@ -337,6 +364,7 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
     country = np.empty(n, dtype=object)
     language = np.empty(n, dtype=object)
     currency = np.full(n, "EUR", dtype=object)
+    legal_form = np.empty(n, dtype=object)
     # one pass per locale (10), whole arrays inside
     u_fx = rng.random(n)
     for k, loc in enumerate(_LOCALES):
@@ -351,6 +379,7 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
         small_form = _pick(rng, loc.small_forms, m)
         large_form = _pick(rng, loc.large_forms, m)
         form = np.where(large[idx], large_form, small_form)
+        legal_form[idx] = form
         first, second = (sur, act) if loc.surname_first else (act, sur)
         name[idx] = first + " " + second + " " + form
         slug[idx] = first + " " + second
@@ -400,6 +429,9 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
     run_day = np.array([5, 10, 15, 25, 31])[rng.integers(0, 5, size=n)]
     rate_mult = rng.lognormal(-0.125, 0.5, size=n)     # mean 1
     amount_scale = rng.normal(0.0, 0.5, size=n)        # log-scale of the customer's amounts
+    # the account the customer pays from; the master knows it for about half the customers
+    iban_known = rng.random(n) < 0.5
+    iban = _fake_ibans(rng, country)
 
     return pd.DataFrame({
         "customer_id": ids,
@@ -413,6 +445,7 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
         "strategic": np.where(strategic, "true", "false").astype(object),
         "payment_terms_days": terms_cell,
         "opt_out_channels": opt_out,
+        "iban": np.where(iban_known, iban, "").astype(object),
         "behaviour": np.array(BEHAVIOURS, dtype=object)[behaviour],
         "currency": currency,
         "batch_payer": batch,
@@ -422,6 +455,8 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
         "_terms": np.where(terms < 0, DEFAULT_TERMS_DAYS, terms),
         "_rate_mult": rate_mult,
         "_amount_scale": amount_scale,
+        "_legal_form": legal_form,
+        "_iban": iban,
     })
 
 
@@ -434,7 +469,8 @@ def generate_portfolio(
     seed: int = 42,
     siren: str = "123456789",
 ) -> dict:
-    """Write `<siren>FEC<end>.txt` and `customers.csv` into `out_dir`; return their counts.
+    """Write `<siren>FEC<end>.txt`, `customers.csv` and `statement_<end>.camt053.xml` into
+    `out_dir`; return their paths and counts (`statement_lines`: the statement's entries).
 
     The ledger covers `months` calendar months ending with `end`'s month and shows the books
     as of `end`. About `LINES_PER_CUSTOMER_MONTH * months` lines per customer: use
@@ -453,6 +489,8 @@ def generate_portfolio(
     fec = out_dir / fec_file_name(siren, end)
     with open(fec, "w", encoding="utf-8", newline="") as fh:
         _write_fec(fh, ledger, profiles)
+    statement = out_dir / statement_file_name(end)
+    statement_lines = _write_statement(statement, ledger.receipts, profiles, end, seed)
 
     return {
         "fec": fec,
@@ -463,12 +501,26 @@ def generate_portfolio(
         "invoices": ledger.n_invoices,
         "credit_notes": ledger.n_credit_notes,
         "payments": ledger.n_payments,
+        "statement": statement,
+        "statement_lines": statement_lines,
     }
 
 
 # --------------------------------------------------------------------------------------------
 # simulation
 # --------------------------------------------------------------------------------------------
+@dataclass
+class _Receipts:
+    """The customer payments credited on `end`, one element per transfer."""
+
+    customer: np.ndarray     # int
+    amount: np.ndarray       # int64 cents (EUR)
+    amount_fx: np.ndarray    # int64 minor units in the customer's currency
+    kind: np.ndarray         # int8: 0 payment, 1 first instalment, 2 balance
+    label: np.ndarray        # object: the wording the ledger would have booked (EcritureLib)
+    invoices: list           # per transfer, the invoice numbers it settles (invoice order)
+
+
 @dataclass
 class _Ledger:
     """Ledger lines as numeric columns (sorted in file order) plus the text tables they index."""
@@ -492,7 +544,8 @@ class _Ledger:
     n_entries: int
     n_invoices: int
     n_credit_notes: int
-    n_payments: int
+    n_payments: int          # bank entries in the ledger (receipts before `end`)
+    receipts: _Receipts      # the receipts of `end`: on the bank statement, not in the ledger
 
     @property
     def n_lines(self) -> int:
@@ -614,8 +667,10 @@ def _simulate(profiles: pd.DataFrame, *, months: int, end: datetime.date, seed: 
     # the bincount sums above went through float64: exact below 2**53 cents, check anyway
     assert pay_amt.sum() == a_amt.sum()
 
-    # settled invoices and their lettering groups
-    paid = np.bincount(a_inv, weights=a_amt, minlength=n_inv).astype(np.int64)
+    # settled invoices and their lettering groups, as the books of `end` show them: the
+    # receipts of `end` itself are on that morning's bank statement, not in the ledger yet
+    booked = a_day < end_day
+    paid = np.bincount(a_inv[booked], weights=a_amt[booked], minlength=n_inv).astype(np.int64)
     settled = kept & (paid + np.where(cn_kept, cn_ttc, 0) == ttc)
     inv_batch_pay = np.full(n_inv, -1, np.int64)
     inv_batch_pay[a_inv[a_batch]] = a_pay[a_batch]
@@ -628,7 +683,7 @@ def _simulate(profiles: pd.DataFrame, *, months: int, end: datetime.date, seed: 
                                      minlength=n_groups)
     g_settled = unsettled_in_group == 0
     last = np.where(cn_kept, cn_day, 0)   # the last settlement date of each invoice
-    np.maximum.at(last, a_inv, a_day)
+    np.maximum.at(last, a_inv[booked], a_day[booked])
     g_day = np.zeros(n_groups, np.int64)
     np.maximum.at(g_day, inv_group, last[kept])
     g_cust = np.zeros(n_groups, np.int64)
@@ -721,9 +776,25 @@ def _simulate(profiles: pd.DataFrame, *, months: int, end: datetime.date, seed: 
                                     (2, A445, cn_vat, 0, cn_vat_fx)):
         add(VE, e_cn, lno, cn_day[c], acct, inv_c[c], acct == A411, cn_text,
             _take(deb, c), _take(cre, c), inv_let[c] if acct == A411 else -1, fx[c])
-    e_pay = 1 + n_inv + cn_order.size + np.arange(n_pay)
-    add(BQ, e_pay, 0, pay_day_e, A512, pay_c, False, pay_text, pay_amt, 0, -1, pay_fx)
-    add(BQ, e_pay, 1, pay_day_e, A411, pay_c, True, pay_text, 0, pay_amt, pay_let, pay_fx)
+    bp = np.flatnonzero(pay_day_e < end_day)    # the receipts of `end` are not booked yet
+    e_pay = 1 + n_inv + cn_order.size + bp
+    add(BQ, e_pay, 0, pay_day_e[bp], A512, pay_c[bp], False, pay_text[bp], pay_amt[bp], 0, -1,
+        pay_fx[bp])
+    add(BQ, e_pay, 1, pay_day_e[bp], A411, pay_c[bp], True, pay_text[bp], 0, pay_amt[bp],
+        pay_let[bp], pay_fx[bp])
+
+    # the receipts of `end`, with the invoices each settles (few: a Python list is fine)
+    today = np.flatnonzero(pay_day_e == end_day)
+    t_set = np.flatnonzero(a_day == end_day)
+    t_set = t_set[np.lexsort((a_inv[t_set], a_pay[t_set]))]
+    cuts = np.flatnonzero(np.diff(a_pay[t_set])) + 1
+    receipts = _Receipts(
+        customer=pay_c[today], amount=pay_amt[today], amount_fx=pay_fx[today],
+        kind=np.maximum.reduceat(a_kind[t_set], np.r_[0, cuts]) if t_set.size
+        else np.zeros(0, np.int8),
+        label=pay_lib[today],
+        invoices=[list(x) for x in np.split(inv_num[a_inv[t_set]], cuts)] if t_set.size else [],
+    )
 
     cat = {}
     for k in list(cols):                 # one column at a time: bounded peak memory
@@ -745,7 +816,7 @@ def _simulate(profiles: pd.DataFrame, *, months: int, end: datetime.date, seed: 
         piece_ref=np.concatenate(texts_ref), piece_day=np.concatenate(texts_day),
         label=np.concatenate(texts_lib), let_code=let_code, let_day=g_day,
         n_entries=int(new_entry.sum()), n_invoices=int(sales.size + opening.size),
-        n_credit_notes=int(cn_order.size), n_payments=int(n_pay),
+        n_credit_notes=int(cn_order.size), n_payments=int(bp.size), receipts=receipts,
     )
 
 
@@ -853,6 +924,195 @@ def _write_fec(fh, ledger: _Ledger, profiles: pd.DataFrame) -> None:
         fh.write("\n")
 
 
+def statement_file_name(end: datetime.date) -> str:
+    """The bank statement of `end`: statement_<YYYYMMDD>.camt053.xml."""
+    return f"statement_{end:%Y%m%d}.camt053.xml"
+
+
+def _write_statement(path: Path, receipts: _Receipts, profiles: pd.DataFrame,
+                     end: datetime.date, seed: int) -> int:
+    """The CAMT.053 statement of `end` for our account: the customer receipts of the day plus
+    a few lines that are not customer payments; returns the number of entries."""
+    rng = np.random.default_rng([seed, 3])
+    n_cust = len(profiles)
+    # per customer: how its bank spells the payer, whether the bank passes the payer's account
+    name_style = rng.choice(4, size=n_cust, p=(0.35, 0.30, 0.20, 0.15))
+    known = profiles["iban"].to_numpy(dtype=object) != ""
+    shows_account = rng.random(n_cust) < np.where(known, 0.85, 0.5)
+
+    r = receipts
+    n = r.customer.size
+    c = r.customer
+    currency = profiles["currency"].to_numpy(dtype=object)[c]
+    payer = _bank_payer_names(profiles["name"].to_numpy(dtype=object)[c],
+                              profiles["_legal_form"].to_numpy(dtype=object)[c], name_style[c])
+    payer_iban = np.where(shows_account[c], profiles["_iban"].to_numpy(dtype=object)[c], "")
+    first_invoice = np.array([inv[0] for inv in r.invoices], dtype=object)
+    u_e2e = rng.random(n)
+    payer_ids = np.array([f"PAY{x:012d}" for x in rng.integers(0, 10 ** 12, n)], dtype=object)
+    e2e = np.where(u_e2e < 0.4, "NOTPROVIDED", np.where(u_e2e < 0.65, first_invoice, payer_ids))
+    # a structured reference instead of free text (payers whose system pays invoices in full)
+    structured = (rng.random(n) < 0.15) & (r.kind == 0)
+    entries = []
+    for k in range(n):                    # one day's receipts: a few per hundred customers
+        fx = currency[k] != "EUR"
+        entries.append({
+            "amount": int(r.amount[k]), "code": ("PMNT", "RCDT", "XBCT" if fx else "ESCT"),
+            "info": "VIREMENT INTERNATIONAL RECU" if fx else "VIREMENT SEPA RECU",
+            "e2e": e2e[k], "payer": payer[k], "payer_iban": payer_iban[k],
+            "ustrd": None if structured[k] else r.label[k],
+            "strd": r.invoices[k] if structured[k] else None,
+            "instructed": (int(r.amount_fx[k]), currency[k], _FX_RATES[currency[k]]) if fx
+            else None,
+        })
+    entries = [entries[k] for k in rng.permutation(n)]
+    # not customer payments: interest, a supplier's refund, and the month's bank fees (a debit)
+    supplier = _pick(rng, ("ORANGE BUSINESS SERVICES", "EDF ENTREPRISES", "LYRECO FRANCE",
+                           "MANUTAN SA", "BUREAU VALLEE"), 1)[0]
+    refund = {
+        "amount": int(rng.integers(45_00, 1_800_00)), "code": ("PMNT", "RCDT", "ESCT"),
+        "info": "VIREMENT SEPA RECU", "e2e": "NOTPROVIDED", "payer": supplier,
+        "payer_iban": _fake_ibans(rng, np.array(["FR"], dtype=object))[0],
+        "ustrd": f"REMBOURSEMENT TROP PERCU CDE 45{int(rng.integers(0, 10 ** 8)):08d}",
+        "strd": None, "instructed": None,
+    }
+    interest = {
+        "amount": int(rng.integers(8_00, 180_00)), "code": ("ACMT", "MCOP", "INTR"),
+        "info": "INTERETS CREDITEURS", "e2e": None, "payer": None, "payer_iban": "",
+        "ustrd": f"INTERETS CREDITEURS AU {end:%d/%m/%Y}", "strd": None, "instructed": None,
+    }
+    for extra in (refund, interest):
+        entries.insert(int(rng.integers(0, len(entries) + 1)), extra)
+    entries.append({
+        "amount": -int(rng.integers(12_00, 65_00)), "code": ("ACMT", "MDOP", "CHRG"),
+        "info": "COMMISSIONS ET FRAIS", "e2e": None, "payer": None, "payer_iban": "",
+        "ustrd": f"FRAIS TENUE DE COMPTE {end:%m/%Y}", "strd": None, "instructed": None,
+    })
+    opening = int(rng.integers(60_000_00, 400_000_00))
+
+    document = _camt053(entries, opening, end)
+    ET.indent(document, space="  ")
+    path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n'
+                     + ET.tostring(document, encoding="utf-8", xml_declaration=False) + b"\n")
+    return len(entries)
+
+
+def _bank_payer_names(names: np.ndarray, forms: np.ndarray, style: np.ndarray) -> np.ndarray:
+    """The payer's name as its bank transmits it. Style 0: as in our master; 1: upper case
+    without accents, cut at 35 characters; 2: the same without the legal form; 3: the legal
+    form first ("SARL BOULANGERIE MARTIN")."""
+    def plain(values):
+        return (pd.Series(values, dtype=object).str.normalize("NFKD").str.encode("ascii", "ignore")
+                .str.decode("ascii").str.upper().to_numpy(dtype=object))
+
+    upper, form = plain(names), plain(forms)
+    stem = np.array([u[: len(u) - len(f)].rstrip() if f and u.endswith(" " + f) else u
+                     for u, f in zip(upper, form)], dtype=object)
+    bank = np.select([style == 1, style == 2], [upper, stem], form + " " + stem)
+    bank = np.array([b[:35].rstrip() for b in bank], dtype=object)
+    return np.where(style == 0, names, bank).astype(object)
+
+
+def _amount_text(cents: int) -> str:
+    return f"{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def _camt053(entries: list[dict], opening: int, end: datetime.date) -> ET.Element:
+    """A camt.053.001.02 Document: one statement of our account with its entries."""
+    def sub(parent, tag, text=None, **attrib):
+        el = ET.SubElement(parent, tag, attrib)
+        if text is not None:
+            el.text = text
+        return el
+
+    def codes(parent, domain, family, sub_family):
+        tx = sub(parent, "BkTxCd")
+        d = sub(tx, "Domn")
+        sub(d, "Cd", domain)
+        f = sub(d, "Fmly")
+        sub(f, "Cd", family)
+        sub(f, "SubFmlyCd", sub_family)
+
+    def balance(parent, code, cents):
+        bal = sub(parent, "Bal")
+        sub(sub(sub(bal, "Tp"), "CdOrPrtry"), "Cd", code)
+        sub(bal, "Amt", _amount_text(cents), Ccy="EUR")
+        sub(bal, "CdtDbtInd", "CRDT" if cents >= 0 else "DBIT")
+        sub(sub(bal, "Dt"), "Dt", end.isoformat())
+
+    day = f"{end:%Y%m%d}"
+    created = f"{end.isoformat()}T06:30:00"
+    credits = [e["amount"] for e in entries if e["amount"] > 0]
+    debits = [-e["amount"] for e in entries if e["amount"] < 0]
+    net = sum(credits) - sum(debits)
+
+    doc = ET.Element("Document", xmlns=CAMT053_NAMESPACE)
+    root = sub(doc, "BkToCstmrStmt")
+    header = sub(root, "GrpHdr")
+    sub(header, "MsgId", f"CAMT053-{day}-0001")
+    sub(header, "CreDtTm", created)
+    stmt = sub(root, "Stmt")
+    sub(stmt, "Id", f"{day}-{BANK_ACCOUNT_IBAN[-13:]}")
+    sub(stmt, "ElctrncSeqNb", str(end.timetuple().tm_yday))
+    sub(stmt, "CreDtTm", created)
+    period = sub(stmt, "FrToDt")
+    sub(period, "FrDtTm", f"{end.isoformat()}T00:00:00")
+    sub(period, "ToDtTm", f"{end.isoformat()}T23:59:59")
+    account = sub(stmt, "Acct")
+    sub(sub(account, "Id"), "IBAN", BANK_ACCOUNT_IBAN)
+    sub(account, "Ccy", "EUR")
+    sub(sub(sub(account, "Svcr"), "FinInstnId"), "BIC", BANK_BIC)
+    balance(stmt, "OPBD", opening)
+    balance(stmt, "CLBD", opening + net)
+    summary = sub(stmt, "TxsSummry")
+    total = sub(summary, "TtlNtries")
+    sub(total, "NbOfNtries", str(len(entries)))
+    sub(total, "Sum", _amount_text(sum(credits) + sum(debits)))
+    sub(total, "TtlNetNtryAmt", _amount_text(net))
+    sub(total, "CdtDbtInd", "CRDT" if net >= 0 else "DBIT")
+    for tag, amounts in (("TtlCdtNtries", credits), ("TtlDbtNtries", debits)):
+        part = sub(summary, tag)
+        sub(part, "NbOfNtries", str(len(amounts)))
+        sub(part, "Sum", _amount_text(sum(amounts)))
+
+    for k, e in enumerate(entries, start=1):
+        ntry = sub(stmt, "Ntry")
+        sub(ntry, "Amt", _amount_text(e["amount"]), Ccy="EUR")
+        sub(ntry, "CdtDbtInd", "CRDT" if e["amount"] > 0 else "DBIT")
+        sub(ntry, "Sts", "BOOK")
+        sub(sub(ntry, "BookgDt"), "Dt", end.isoformat())
+        sub(sub(ntry, "ValDt"), "Dt", end.isoformat())
+        sub(ntry, "AcctSvcrRef", f"BK{day}-{k:06d}")
+        codes(ntry, *e["code"])
+        tx = sub(sub(ntry, "NtryDtls"), "TxDtls")
+        if e["e2e"] is not None:
+            sub(sub(tx, "Refs"), "EndToEndId", e["e2e"])
+        if e["instructed"] is not None:
+            amount_fx, cur, fx_rate = e["instructed"]
+            instructed = sub(sub(tx, "AmtDtls"), "InstdAmt")
+            sub(instructed, "Amt", _amount_text(amount_fx), Ccy=cur)
+            xchg = sub(instructed, "CcyXchg")
+            sub(xchg, "SrcCcy", cur)
+            sub(xchg, "TrgtCcy", "EUR")
+            sub(xchg, "UnitCcy", cur)
+            sub(xchg, "XchgRate", f"{fx_rate:.4f}")
+        if e["payer"] is not None:
+            parties = sub(tx, "RltdPties")
+            sub(sub(parties, "Dbtr"), "Nm", e["payer"])
+            if e["payer_iban"]:
+                sub(sub(sub(parties, "DbtrAcct"), "Id"), "IBAN", e["payer_iban"])
+        if e["ustrd"] or e["strd"]:
+            remittance = sub(tx, "RmtInf")
+            if e["ustrd"]:
+                sub(remittance, "Ustrd", e["ustrd"][:140])
+            for ref in e["strd"] or ():
+                creditor_ref = sub(sub(remittance, "Strd"), "CdtrRefInf")
+                sub(sub(sub(creditor_ref, "Tp"), "CdOrPrtry"), "Cd", "SCOR")
+                sub(creditor_ref, "Ref", ref)
+        sub(ntry, "AddtlNtryInf", e["info"])
+    return doc
+
+
 # --------------------------------------------------------------------------------------------
 # small vectorized helpers
 # --------------------------------------------------------------------------------------------
@@ -948,6 +1208,63 @@ def _to_eur(amount_fx: np.ndarray, rate: np.ndarray) -> np.ndarray:
 
 def _take(value, idx):
     return value[idx] if isinstance(value, np.ndarray) else value
+
+
+# IBAN layouts (ISO 13616): per country, real bank codes and the count of random digits after
+# them; IT starts with a check letter (CIN); FR and BE end with their national check digits.
+_IBAN_LAYOUTS = {
+    "FR": (("30004", "30003", "30002", "10278", "30066", "20041", "11306", "17515"), 16),
+    "BE": (("001", "068", "310", "734", "063"), 7),
+    "DE": (("10070000", "37040044", "50010517", "70150000", "20050550"), 10),
+    "ES": (("2100", "0049", "0182", "0081", "2085"), 16),
+    "IT": (("03069", "02008", "05034", "03062"), 17),
+    "NL": (("ABNA", "RABO", "INGB", "TRIO"), 10),
+    "GB": (("BARC", "HBUK", "LOYD", "NWBK"), 14),
+    "CH": (("00230", "04835", "00700", "08390"), 12),
+}
+
+
+def _fake_ibans(rng, country: np.ndarray) -> np.ndarray:
+    """A syntactically valid IBAN (right length, valid check digits) per customer, in the
+    customer's country; countries without a layout get a French one."""
+    n = country.size
+    out = np.empty(n, dtype=object)
+    code = np.where(np.isin(country, list(_IBAN_LAYOUTS)), country, "FR").astype(object)
+    for cc, (banks, digits) in _IBAN_LAYOUTS.items():   # draws in a fixed order: deterministic
+        idx = np.flatnonzero(code == cc)
+        if not idx.size:
+            continue
+        bank = _pick(rng, banks, idx.size)
+        rest = _digits(rng, "0123456789", digits, idx.size)
+        if cc == "IT":
+            bank = _LETTERS[rng.integers(0, 26, idx.size)] + bank
+        if cc == "FR":   # 5 bank + 5 branch + 11 account + 2 RIB key (digit-only accounts)
+            whole = rest.astype(np.int64)                 # 16 digits < 2**63
+            branch, account = whole // 10 ** 11, whole % 10 ** 11
+            key = 97 - (89 * bank.astype(np.int64) + 15 * branch + 3 * account) % 97
+            bban = bank + rest + np.char.zfill(key.astype(str), 2).astype(object)
+        elif cc == "BE":   # 3 bank + 7 account + 2 check digits (mod 97 of the 10, 97 for 0)
+            key = (bank + rest).astype(np.int64) % 97
+            key = np.where(key == 0, 97, key)
+            bban = bank + rest + np.char.zfill(key.astype(str), 2).astype(object)
+        else:
+            bban = bank + rest
+        check = 98 - _mod97(bban + cc + "00")
+        out[idx] = cc + np.char.zfill(check.astype(str), 2).astype(object) + bban
+    return out
+
+
+def _mod97(text: np.ndarray) -> np.ndarray:
+    """ISO 7064 MOD 97-10 of upper-case alphanumeric strings (letters count as 10..35),
+    column by column over the characters (all strings of one call have the same length)."""
+    if not text.size:
+        return np.zeros(0, np.int64)
+    chars = np.frombuffer("".join(text).encode("ascii"), np.uint8).reshape(text.size, -1)
+    r = np.zeros(text.size, np.int64)
+    for col in chars.T.astype(np.int64):
+        letter = col >= 65
+        r = np.where(letter, r * 100 + col - 55, r * 10 + col - 48) % 97
+    return r
 
 
 _LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"), dtype=object)

@@ -66,6 +66,7 @@ from receivables.ledger.schema import (
     LedgerRead,
     conform,
 )
+from receivables.ledger.rowchecks import RowChecks
 from receivables.ledger.textfile import (
     SEPARATORS,
     RawTable,
@@ -269,7 +270,7 @@ def read_open_items(
 
     # Reasons are callables evaluated on the failing rows only: building a sentence for every
     # row of a 100k-row export to keep a handful would be most of the reading time.
-    checks = _Checks(frame.index)
+    checks = RowChecks(frame.index)
     header_width = len(table.header)
     checks.add(~frame["width_ok"], "", "wrong_field_count", lambda rows: (
         "the line has " + frame.loc[rows, "width"].astype(str)
@@ -413,41 +414,3 @@ def _human_format(fmt: str) -> str:
                              ("%M", "mm"), ("%S", "ss"), ("%b", "Mon"), ("%B", "Month")):
         out = out.replace(directive, shown)
     return out
-
-
-class _Checks:
-    """Row checks in order: the first failure of a row is its quarantine reason, later ones
-    are listed in the reason so a clerk can fix the line in one go."""
-
-    def __init__(self, index: pd.Index):
-        self.field = pd.Series("", index=index, dtype=object)
-        self.code = pd.Series("", index=index, dtype=object)
-        self.reason = pd.Series("", index=index, dtype=object)
-        self.also = pd.Series("", index=index, dtype=object)
-        self.failed = pd.Series(False, index=index)
-
-    def add(self, mask: pd.Series, field_name: str, code: str, reason) -> None:
-        """`reason`: a sentence, or a callable giving the sentences for the rows of a mask."""
-        mask = mask.fillna(False).astype(bool)
-        if not mask.any():
-            return
-        sentences = reason(mask) if callable(reason) else pd.Series(reason, index=mask.index)[mask]
-        first = mask & ~self.failed
-        later = mask & self.failed
-        self.field[first] = field_name
-        self.code[first] = code
-        self.reason[first] = sentences[first[mask]]
-        self.also[later] = self.also[later] + "; " + sentences[later[mask]]
-        self.failed |= mask
-
-    def records(self, frame: pd.DataFrame, source: str) -> pd.DataFrame:
-        bad = self.failed
-        reason = self.reason[bad] + self.also[bad].where(self.also[bad] == "", " (also" + self.also[bad].str[1:] + ")")
-        return pd.DataFrame({
-            "source_file": source,
-            "line_no": frame.loc[bad, "line_no"],
-            "field": self.field[bad],
-            "reason_code": self.code[bad],
-            "reason": reason,
-            "raw": frame.loc[bad, "raw"],
-        })

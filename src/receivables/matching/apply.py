@@ -52,7 +52,7 @@ def lettering_export(allocations: pd.DataFrame, lines: pd.DataFrame, as_of: dt.d
     lettering code per bank line and customer, for re-import into the accounting system."""
     applied = allocations[(allocations["status"] == "auto") & allocations["rule"].isin(SETTLING_RULES)
                           & (allocations["invoice_id"] != "")]
-    columns = ["journal_code", "entry_num", "line_no", "account", "aux_account", "piece_ref", "debit_minor",
+    columns = ["journal_code", "entry_num", "line_no", "account", "aux_account", "piece_ref", "currency", "debit_minor",
                "let_code", "let_date", "bank_line_id", "statement_id", "allocated_minor"]
     if applied.empty:
         return pd.DataFrame(columns=columns)
@@ -61,8 +61,10 @@ def lettering_export(allocations: pd.DataFrame, lines: pd.DataFrame, as_of: dt.d
     groups = applied.groupby(["bank_line_id", "customer_id"], sort=True).ngroup()
     codes = "RB" + pd.Series(groups.to_numpy() + 1).map(lambda n: f"{n:06d}").to_numpy()
     applied = applied.assign(let_code=codes)
-    export = open_debits.merge(applied[["customer_id", "invoice_id", "let_code", "bank_line_id", "statement_id",
+    export = open_debits.drop(columns=["let_code", "let_date"]).merge(applied[["customer_id", "invoice_id", "let_code", "bank_line_id", "statement_id",
                                         "amount_minor"]],
                                left_on=["customer_id", "piece_ref"], right_on=["customer_id", "invoice_id"])
+    # Only what is settled in full: a partial payment is not lettered (the group would not balance).
+    export = export[export["amount_minor"] >= export["debit_minor"]]
     export = export.assign(let_date=pd.Timestamp(as_of), allocated_minor=export["amount_minor"])
     return export[columns].sort_values(["let_code", "line_no"]).reset_index(drop=True)

@@ -166,12 +166,14 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
         exceptions.append(_exceptions(lines[~credit], "not_a_receipt",
                                       "money out (or zero): not a customer payment"))
     work = lines[credit].copy()
+    invoices = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)].reset_index(drop=True)
+    # A line the bank converted is matched on its original amount when invoices are kept in that
+    # currency; a ledger that books foreign invoices in its own currency is matched on the booked amount.
     converted = work["original_amount_minor"].notna() & (work["original_currency"].fillna("") != "") \
-        & (work["original_currency"] != work["currency"])
+        & (work["original_currency"] != work["currency"]) & work["original_currency"].isin(set(invoices["currency"]))
     work["match_currency"] = work["currency"].where(~converted, work["original_currency"])
     work["match_amount"] = work["amount_minor"].where(~converted, work["original_amount_minor"]).astype("int64")
 
-    invoices = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)].reset_index(drop=True)
     invoices = invoices.sort_values(["customer_id", "due_date", "invoice_id"], kind="stable").reset_index(drop=True)
     payers = identify_payers(work, customers, known_accounts, policy)
     work = work.join(payers)
@@ -183,7 +185,8 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     candidates = _prefer_payer(candidates, work)
     referenced = set(candidates["line"])
     fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices)
-    candidates = pd.concat([candidates, fuzzy], ignore_index=True)
+    candidates = pd.concat([c for c in (candidates, fuzzy) if len(c)], ignore_index=True) if len(fuzzy) else candidates
+    candidates = candidates.astype({"line": "int64", "item": "int64", "confidence": "float64"})
     remaining_open = invoices["open_minor"].to_numpy().copy()
     if len(candidates):
         allocations.append(_allocate_by_reference(work, candidates, invoices, remaining_open, policy))

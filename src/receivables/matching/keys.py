@@ -35,9 +35,14 @@ def strip_accents(series: pd.Series) -> pd.Series:
 def _tokens(text: pd.Series) -> pd.DataFrame:
     """(row, position, token) for every alphanumeric token of every text, leading zeros of
     all-digit tokens removed."""
+    if text.empty:
+        return pd.DataFrame({"row": pd.Series(dtype="int64"), "token": pd.Series(dtype=object),
+                             "zeros": pd.Series(dtype=object), "pos": pd.Series(dtype="int64")})
     found = strip_accents(text.fillna("").astype(str)).str.upper().str.findall(r"[A-Z0-9]+")
     exploded = found.explode().dropna()
     frame = pd.DataFrame({"row": exploded.index.to_numpy(), "token": exploded.to_numpy(dtype=object)})
+    if frame.empty:
+        return _tokens(text.iloc[:0])
     digits = frame["token"].str.isdigit()
     frame["zeros"] = frame["token"].where(~digits, frame["token"].str.lstrip("0").replace("", "0"))
     frame["pos"] = frame.groupby("row").cumcount()

@@ -12,6 +12,8 @@ name in upper case, then to the defaults below. Nothing here is read at DAG pars
     RECEIVABLES_CUSTOMERS        the customer master CSV
     RECEIVABLES_MAPPING          the YAML column mapping for CSV/XLSX open-item exports
     RECEIVABLES_DEFAULT_TERMS_DAYS  payment terms when the master has none (default 30)
+    RECEIVABLES_BANK             bank statement files or globs, ':'-separated (the drop folder)
+    RECEIVABLES_BANK_MAPPING     the YAML column mapping for CSV bank statements
     RECEIVABLES_SQL_SOURCES      JSON list of SQL sources: [{"name": "odoo", "url": "postgresql+psycopg://...",
                                  "sql": "include/sql/sources/odoo/ledger_lines.sql",
                                  "customers_sql": "include/sql/sources/odoo/customers.sql",
@@ -58,5 +60,7 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
         customers_file=lookup("receivables_customers") or None,
         mapping_file=lookup("receivables_mapping") or None,
         sql_sources=json.loads(lookup("receivables_sql_sources") or "[]"),
+        bank_paths=[p for p in (lookup("receivables_bank") or "").split(":") if p],
+        bank_mapping=lookup("receivables_bank_mapping") or None,
         default_terms_days=int(terms) if terms else DEFAULT_TERMS_DAYS,
     )

@@ -60,6 +60,8 @@ def settings_from_airflow(params: dict | None = None) -> wave.WaveSettings:
         settings.ledger_paths = [p for p in str(params["ledger"]).split(":") if p]
     if params.get("customers"):
         settings.customers_file = params["customers"]
+    if params.get("bank"):
+        settings.bank_paths = [p for p in str(params["bank"]).split(":") if p]
     return settings
 
 
@@ -67,12 +69,13 @@ def _fail_on_bad_input(fn):  # noqa: ANN001, ANN202
     def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         from airflow.sdk.exceptions import AirflowFailException
 
+        from receivables.bank.schema import StatementFormatError
         from receivables.ledger.schema import LedgerFormatError
         from receivables.validation.ledger import SystemicValidationError
 
         try:
             return fn(*args, **kwargs)
-        except (LedgerFormatError, SystemicValidationError) as error:
+        except (LedgerFormatError, StatementFormatError, SystemicValidationError) as error:
             raise AirflowFailException(str(error)) from error
     wrapper.__name__ = fn.__name__
     return wrapper
@@ -101,3 +104,29 @@ def compute_aging(context) -> dict:  # noqa: ANN001
     summary = wave.compute_aging(settings, as_of_from_context(context))
     log.info("aged balance of %s: %s", summary["as_of"], summary)
     return summary
+
+
+@_fail_on_bad_input
+def extract_bank_statements(context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import cash
+
+    return cash.extract_bank_statements(settings_from_airflow(context.get("params")), as_of_from_context(context))
+
+
+def validate_bank_lines(manifest: dict, context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import cash
+
+    return cash.validate_bank_lines(settings_from_airflow(context.get("params")), manifest,
+                                    now=dt.datetime.now(dt.timezone.utc))
+
+
+def match_bank_lines(context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import cash
+
+    return cash.match_bank_lines(settings_from_airflow(context.get("params")), as_of_from_context(context))
+
+
+def apply_matches(context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import cash
+
+    return cash.apply_matches(settings_from_airflow(context.get("params")), as_of_from_context(context))

@@ -38,6 +38,8 @@ class WaveSettings:
     # SQL sources: {"name", "url", "sql", optional "customers_sql", "params"}; `as_of` is
     # passed to the queries as the bind parameter :as_of.
     sql_sources: list[dict] = field(default_factory=list)
+    bank_paths: list[str] = field(default_factory=list)     # statement files or globs (a drop folder)
+    bank_mapping: str | None = None                         # YAML mapping for CSV statements
     default_terms_days: int = 30
     ledger_currency: str = "EUR"
 
@@ -275,6 +277,12 @@ def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
         lines = read_receivable_lines(conn)
         customers = read_customers(conn)
     items = open_items(lines, customers, as_of, settings.default_terms_days)
+    # Cash applied today (auto allocations) settles invoices the ledger does not know are paid.
+    from receivables.matching.apply import apply_allocations
+    from receivables.warehouse.store import read_allocations
+
+    with engine.connect() as conn:
+        items = apply_allocations(items, read_allocations(conn, as_of), as_of)
     aged = aging(items)
     indicators = kpis(items, lines, customers, as_of)
     with engine.begin() as conn:

@@ -10,6 +10,8 @@ from receivables.ledger.open_items import BUCKETS
 from receivables.money import format_minor
 from receivables.warehouse.schema import (
     aging_snapshots,
+    bank_allocations,
+    bank_exceptions,
     kpi_daily,
     ledger_imports,
     ledger_lines,
@@ -48,9 +50,22 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
         ratio = kpis.get(("overdue_ratio", currency))
         if dso is not None:
             out.append(f"  DSO (countback): {float(dso):.1f} days; overdue ratio {float(ratio):.1%}")
+    with engine.connect() as conn:
+        cash = conn.execute(select(bank_allocations.c.status, func.count(func.distinct(bank_allocations.c.bank_line_id)),
+                                   func.sum(bank_allocations.c.amount_minor))
+                            .where(bank_allocations.c.as_of == as_of).group_by(bank_allocations.c.status)).all()
+        exceptions = conn.execute(select(func.count()).select_from(bank_exceptions)
+                                  .where(bank_exceptions.c.as_of == as_of)).scalar_one()
+    if cash or exceptions:
+        by_status = {status: (lines, int(amount or 0)) for status, lines, amount in cash}
+        auto_lines, auto_amount = by_status.get("auto", (0, 0))
+        out.append(f"  cash applied: {auto_lines} bank lines matched automatically ({format_minor(auto_amount, 'EUR')} EUR), "
+                   f"{by_status.get('suggested', (0, 0))[0]} awaiting review, {exceptions} exceptions")
     out.append("Where to look next:")
     for source_file, path in reports:
         out.append(f"  validation report of {source_file}: {path}")
     out.append("  quarantined lines and their reasons: warehouse table 'quarantine'")
+    out.append("  matches to review and unmatched receipts: tables 'bank_allocations' (status suggested), "
+               "'bank_exceptions'; lettering export in .data/runs/<date>/bank/lettering_export.csv")
     out.append("  the run in the Airflow UI: make airflow, then http://localhost:8080 (README: logging in)")
     return "\n".join(out)

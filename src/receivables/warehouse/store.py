@@ -208,3 +208,16 @@ def read_allocations(conn: Connection, as_of: dt.date) -> pd.DataFrame:
     frame = pd.read_sql(select(bank_allocations).where(bank_allocations.c.as_of == as_of), conn)
     frame["amount_minor"] = frame["amount_minor"].astype("int64")
     return frame
+
+
+def known_payer_accounts(conn: Connection, before: dt.date) -> pd.DataFrame:
+    """(account, customer_id) of payments applied automatically before `before`: an account
+    seen paying a customer identifies that customer next time."""
+    query = (select(bank_lines.c.counterparty_account.label("account"), bank_allocations.c.customer_id)
+             .join(bank_allocations, (bank_allocations.c.account == bank_lines.c.account)
+                   & (bank_allocations.c.statement_id == bank_lines.c.statement_id)
+                   & (bank_allocations.c.bank_line_id == bank_lines.c.bank_line_id))
+             .where(bank_allocations.c.status == "auto", bank_allocations.c.as_of < before,
+                    bank_lines.c.counterparty_account != "", bank_allocations.c.customer_id != "")
+             .distinct())
+    return pd.read_sql(query, conn)
