@@ -565,3 +565,13 @@ def test_a_statement_in_a_currency_money_refuses_keeps_its_place_with_its_lines_
     assert read.quarantine[["journal_code", "reason_code", "line_no"]].values.tolist() == [
         ["STMT1/7/1", "unknown_currency", 5]]
     assert read.lines["statement_id"].tolist() == ["STMT2/7/1"] and eur.findings == []
+
+
+def test_a_payment_reference_in_the_customer_reference_field_reaches_the_structured_reference():
+    text = "\n".join([
+        ":20:STMT1", ":25:NL91ABNA0417164300", ":28C:1/1", ":60F:C250629EUR1000,00",
+        ":61:2506300630C120,00NTRF1234567890123456//BANKREF1",
+        ":86:BOULANGERIE MARTIN",
+        ":62F:C250630EUR1120,00", "-", ""])
+    read = read_mt940(Path("ing.sta"), data=text.encode())
+    assert read.lines["structured_ref"].tolist() == ["1234567890123456"]

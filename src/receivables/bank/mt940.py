@@ -712,6 +712,12 @@ def interpret_details(lines: list[tuple[str, str]], *, customer_ref: str = "", s
     _from_line61(details, customer_ref, supplementary)
     if not details.structured_ref:
         details.structured_ref = _structured_in_text(details.remittance)
+    # Last: the :61: customer reference (16x), when it is a payment reference (ING's
+    # betalingskenmerk...) rather than NONREF, a marker like EREF, or an account number.
+    ref = customer_ref.strip()
+    if (not details.structured_ref and re.search(r"\d", ref) and len(ref) >= 4
+            and ref.upper() not in ("NONREF", "NOTPROVIDED") and not _account_like(ref)):
+        details.structured_ref = ref
     if details.account and own_account and details.account.replace(" ", "") == own_account:
         details.account = ""
     return details
