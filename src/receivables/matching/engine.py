@@ -74,9 +74,16 @@ class MatchResult:
     stats: dict = field(default_factory=dict)
 
 
+def _tolerances(policy: MatchPolicy, settled: np.ndarray) -> np.ndarray:
+    """max(absolute tolerance, pct x amount), the percentage applied exactly in integers
+    (0.005 = 1/200; halves round up)."""
+    num, den = policy.pct_tolerance.as_integer_ratio()
+    pct = (np.abs(settled).astype(np.int64) * 2 * num + den) // (2 * den)
+    return np.maximum(policy.abs_tolerance_minor, pct)
+
+
 def _tolerance(policy: MatchPolicy, settled: int) -> int:
-    pct = int((Decimal(abs(settled)) * policy.pct_tolerance).to_integral_value())
-    return max(policy.abs_tolerance_minor, pct)
+    return int(_tolerances(policy, np.array([settled], dtype=np.int64))[0])
 
 
 # -- payer identification ----------------------------------------------------------------------
@@ -181,15 +188,21 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     # 2. References.
     text = (work["structured_ref"].fillna("") + " " + work["remittance"].fillna("") + " "
             + work["end_to_end_id"].fillna(""))
-    candidates = _reference_candidates(work, text, invoices)
+    invoice_keys = reference_keys(invoices["invoice_id"])   # once: both passes use them
+    candidates = _reference_candidates(work, text, invoices, invoice_keys)
     candidates = _prefer_payer(candidates, work)
     referenced = set(candidates["line"])
-    fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices)
+    fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices,
+                              invoice_keys)
     candidates = pd.concat([c for c in (candidates, fuzzy) if len(c)], ignore_index=True) if len(fuzzy) else candidates
     candidates = candidates.astype({"line": "int64", "item": "int64", "confidence": "float64"})
     remaining_open = invoices["open_minor"].to_numpy().copy()
     if len(candidates):
-        allocations.append(_allocate_by_reference(work, candidates, invoices, remaining_open, policy))
+        candidates = _keep_own_invoices(candidates, work, invoices)
+        simple, rest_candidates = _split_simple(candidates)
+        allocations.append(_allocate_simple_references(work, simple, invoices, remaining_open, policy))
+        if len(rest_candidates):
+            allocations.append(_allocate_by_reference(work, rest_candidates, invoices, remaining_open, policy))
     done = set(candidates["line"]) if len(candidates) else set()
 
     # 3. Amounts, for identified payers without a usable reference.
@@ -216,15 +229,15 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     result["confidence"] = result["confidence"].astype(float).round(3)
     stats = {"lines": len(lines), "receipts": int(credit.sum()),
              "lines_auto": int(result.loc[result["status"] == "auto", "bank_line_id"].nunique()),
-             "lines_suggested_only": int(result.groupby("bank_line_id")["status"].apply(lambda s: (s != "auto").all()).sum())
+             "lines_suggested_only": int((result["status"] != "auto").groupby(result["bank_line_id"]).all().sum())
              if len(result) else 0,
              "exceptions": len(errs)}
     return MatchResult(result[ALLOCATION_COLUMNS], errs[EXCEPTION_COLUMNS], stats)
 
 
-def _reference_candidates(work: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame) -> pd.DataFrame:
-    windows = text_windows(text)          # row = index of work
-    keys = reference_keys(invoices["invoice_id"])   # row = index of invoices
+def _reference_candidates(work: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame,
+                          keys: pd.DataFrame) -> pd.DataFrame:
+    windows = text_windows(text)          # row = index of work; keys: row = index of invoices
     found = windows.merge(keys, on="key").rename(columns={"row_x": "line", "row_y": "item"})
     if found.empty:
         return pd.DataFrame(columns=["line", "item", "kind", "confidence"])
@@ -243,7 +256,7 @@ def _prefer_payer(candidates: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
     return candidates.assign(payer=work.loc[candidates["line"], "customer_id"].to_numpy())
 
 
-def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame) -> pd.DataFrame:
+def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     """Invoice numbers with one typo (OCR, a digit swapped) among the payer's own open invoices."""
     if lines.empty:
         return pd.DataFrame(columns=["line", "item", "kind", "confidence", "payer"])
@@ -252,7 +265,6 @@ def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFra
 
     windows = text_windows(text.loc[lines.index])
     windows = windows[windows["key"].str.len() >= 6].assign(customer_id=lambda w: lines.loc[w["row"], "customer_id"].to_numpy())
-    keys = reference_keys(invoices["invoice_id"])
     keys = keys[keys["kind"].isin(["full", "zeros"])].assign(customer_id=lambda k: invoices.loc[k["row"], "customer_id"].to_numpy())
     pairs = windows.merge(keys, on="customer_id", suffixes=("_text", "_invoice"))
     pairs = pairs[(pairs["key_text"].str.len() - pairs["key_invoice"].str.len()).abs() <= 1]
@@ -278,6 +290,65 @@ def _row(line: pd.Series, item: pd.Series | None, amount: int, rule: str, confid
             "evidence": evidence, "alternatives": alternatives}
 
 
+def _keep_own_invoices(candidates: pd.DataFrame, work: pd.DataFrame, invoices: pd.DataFrame) -> pd.DataFrame:
+    """When the text names some of the identified payer's invoices, the others are dropped;
+    when it names none of them, all stay and the line is flagged as paid by a third party."""
+    customer = invoices["customer_id"].to_numpy()[candidates["item"].to_numpy()]
+    payer = work["customer_id"].reindex(candidates["line"]).to_numpy()
+    own = pd.Series((customer == payer) & pd.notna(payer), index=candidates.index)
+    line_has_own = own.groupby(candidates["line"]).transform("any")
+    kept = candidates[own | ~line_has_own].copy()
+    kept["third_party"] = (pd.notna(payer) & ~line_has_own.to_numpy())[(own | ~line_has_own).to_numpy()]
+    return kept
+
+
+def _split_simple(candidates: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Lines naming exactly one invoice that no other line names: independent, so allocated
+    set-wise. The rest (several invoices, instalments of one invoice) need the sequential pass."""
+    per_line = candidates.groupby("line")["item"].transform("size")
+    per_item = candidates.groupby("item")["line"].transform("nunique")
+    simple = (per_line == 1) & (per_item == 1)
+    return candidates[simple], candidates[~simple]
+
+
+def _allocate_simple_references(work: pd.DataFrame, simple: pd.DataFrame, invoices: pd.DataFrame,
+                                remaining: np.ndarray, policy: MatchPolicy) -> pd.DataFrame:
+    if simple.empty:
+        return pd.DataFrame(columns=ALLOCATION_COLUMNS)
+    lines = work.loc[simple["line"].to_numpy()]
+    items = invoices.loc[simple["item"].to_numpy()]
+    item_ix = simple["item"].to_numpy()
+    amount = lines["match_amount"].to_numpy(dtype=np.int64)
+    open_amount = remaining[item_ix].copy()
+    take = np.minimum(amount, open_amount)
+    shortfall = open_amount - amount
+    tolerance = _tolerances(policy, open_amount)
+    within = (shortfall > 0) & (shortfall <= tolerance)
+    third = simple["third_party"].to_numpy(dtype=bool)
+    confidence = simple["confidence"].to_numpy() * np.where(third, 0.8, 1.0)
+    status = np.where(confidence >= policy.auto_threshold, "auto", "suggested")
+    payer_evidence = lines["payer_evidence"].fillna("").to_numpy()
+    evidence = ("reference (" + simple["kind"].to_numpy().astype(object) + ") to " + items["invoice_id"].to_numpy().astype(object)
+                + np.where(third, "; paid by a third party", "")
+                + np.where(payer_evidence != "", "; " + payer_evidence.astype(object), ""))
+    base = {"bank_line_id": lines["bank_line_id"].to_numpy(), "statement_id": lines["statement_id"].to_numpy(),
+            "customer_id": items["customer_id"].to_numpy(), "invoice_id": items["invoice_id"].to_numpy(),
+            "currency": lines["match_currency"].to_numpy(), "confidence": confidence, "alternatives": ""}
+    paid = pd.DataFrame({**base, "amount_minor": take,
+                         "rule": np.where((take == open_amount) | within, "reference", "reference_partial"),
+                         "status": status, "evidence": evidence})
+    write_off = pd.DataFrame({**base, "amount_minor": shortfall, "rule": "write_off", "status": "suggested",
+                              "evidence": evidence + "; short by the bank charges or a difference within tolerance"})[within]
+    over = amount > open_amount
+    on_account = pd.DataFrame({**base, "invoice_id": "", "amount_minor": amount - open_amount, "rule": "on_account",
+                               "status": status, "evidence": evidence + "; paid more than the open amount: kept on account"})[over]
+    remaining[item_ix] -= take + np.where(within, shortfall, 0)
+    # Rows of one line stay together, in the order: allocation, write-off, on account.
+    out = pd.concat([paid.assign(_k=0, _n=np.arange(len(paid))), write_off.assign(_k=1, _n=np.flatnonzero(within)),
+                     on_account.assign(_k=2, _n=np.flatnonzero(over))], ignore_index=True)
+    return out.sort_values(["_n", "_k"], kind="stable").drop(columns=["_k", "_n"])[ALLOCATION_COLUMNS]
+
+
 def _allocate_by_reference(work: pd.DataFrame, candidates: pd.DataFrame, invoices: pd.DataFrame,
                            remaining: np.ndarray, policy: MatchPolicy) -> pd.DataFrame:
     rows = []
@@ -288,11 +359,7 @@ def _allocate_by_reference(work: pd.DataFrame, candidates: pd.DataFrame, invoice
         line = work.loc[line_ix]
         found = grouped[line_ix]
         payer = line["customer_id"]
-        customers = set(invoices.loc[found["item"], "customer_id"])
-        own = found[invoices.loc[found["item"], "customer_id"].to_numpy() == payer] if payer else found.iloc[:0]
-        third_party = payer is not None and own.empty
-        if len(own):
-            found = own
+        third_party = bool(found["third_party"].iloc[0])
         customers = set(invoices.loc[found["item"], "customer_id"])
         ambiguous = len(customers) > 1
         items = found.assign(due=invoices.loc[found["item"], "due_date"].to_numpy()).sort_values(["due", "item"])
@@ -340,10 +407,31 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
     unresolved: list = []
     if lines.empty:
         return pd.DataFrame(columns=ALLOCATION_COLUMNS), unresolved
+    # Set-wise first: a line whose amount is exactly one open item of its payer, an item no
+    # other line claims. Everything else goes through the sequential search below.
+    exact = _exact_amount_pairs(lines, invoices, remaining)
+    per_line = exact.groupby("line")["item"].transform("size")
+    per_item = exact.groupby("item")["line"].transform("nunique")
+    simple = exact[(per_line == 1) & (per_item == 1)]
+    fast = pd.DataFrame(columns=ALLOCATION_COLUMNS)
+    if len(simple):
+        chosen = lines.loc[simple["line"].to_numpy()]
+        items = invoices.loc[simple["item"].to_numpy()]
+        confidence = np.minimum(0.96, chosen["payer_confidence"].to_numpy(dtype=float))
+        fast = pd.DataFrame({
+            "bank_line_id": chosen["bank_line_id"].to_numpy(), "statement_id": chosen["statement_id"].to_numpy(),
+            "customer_id": items["customer_id"].to_numpy(), "invoice_id": items["invoice_id"].to_numpy(),
+            "currency": chosen["match_currency"].to_numpy(), "amount_minor": chosen["match_amount"].to_numpy(),
+            "rule": "amount_exact", "confidence": confidence,
+            "status": np.where(confidence >= policy.auto_threshold, "auto", "suggested"),
+            "evidence": chosen["payer_evidence"].fillna("").to_numpy().astype(object) + "; the only open item of this amount",
+            "alternatives": ""})
+        remaining[simple["item"].to_numpy()] = 0
+        lines = lines.drop(index=simple["line"].to_numpy())
     # Credit notes of the payer, netted in combinations.
     credits = items[(items["item_type"] == "credit") & (items["open_minor"] < 0)]
     credits_by_customer = dict(tuple(credits.groupby("customer_id")))
-    by_customer = {c: g.index.to_numpy() for c, g in invoices.groupby("customer_id")}
+    by_customer = invoices.groupby("customer_id").indices   # positions = index (invoices is 0..n-1)
     for line_ix, line in lines.sort_values(["booking_date", "position"], kind="stable").iterrows():
         pool = by_customer.get(line["customer_id"], np.array([], dtype=int))
         pool = pool[(remaining[pool] > 0) & (invoices.loc[pool, "currency"].to_numpy() == line["match_currency"])]
@@ -405,7 +493,20 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
                                  f"{evidence}; more than all the open items"))
             continue
         unresolved.append(line_ix)
-    return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS), unresolved
+    slow = pd.DataFrame(rows, columns=ALLOCATION_COLUMNS)
+    return (pd.concat([fast, slow], ignore_index=True) if len(fast) and len(slow) else (fast if len(fast) else slow)), \
+        unresolved
+
+
+def _exact_amount_pairs(lines: pd.DataFrame, invoices: pd.DataFrame, remaining: np.ndarray) -> pd.DataFrame:
+    """(line, item) pairs where the line's amount equals an open item of its payer (hash join)."""
+    live = np.flatnonzero(remaining > 0)
+    items = pd.DataFrame({"item": live, "customer_id": invoices["customer_id"].to_numpy()[live],
+                          "currency": invoices["currency"].to_numpy()[live], "amount": remaining[live]})
+    wanted = pd.DataFrame({"line": lines.index.to_numpy(), "customer_id": lines["customer_id"].to_numpy(),
+                           "currency": lines["match_currency"].to_numpy(),
+                           "amount": lines["match_amount"].to_numpy(dtype=np.int64)})
+    return wanted.merge(items, on=["customer_id", "currency", "amount"])
 
 
 def _subset(pool: np.ndarray, remaining: np.ndarray, amount: int, line: pd.Series, credits_by_customer: dict,
@@ -454,20 +555,21 @@ def _unique_amount_guess(lines: pd.DataFrame, invoices: pd.DataFrame, remaining:
     """An unidentified payment whose amount equals exactly one open invoice: a suggestion only."""
     if lines.empty:
         return pd.DataFrame(columns=ALLOCATION_COLUMNS), []
-    live = invoices[remaining > 0].assign(open_now=remaining[remaining > 0])
-    counts = live.groupby(["currency", "open_now"])["invoice_id"].transform("size")
-    unique = live[counts == 1].set_index(["currency", "open_now"])
-    keys = pd.MultiIndex.from_arrays([lines["match_currency"], lines["match_amount"]])
-    hit = keys.isin(unique.index)
-    rows = []
-    for (line_ix, line), is_hit in zip(lines.iterrows(), hit):
-        if not is_hit:
-            continue
-        item = unique.loc[(line["match_currency"], line["match_amount"])]
-        rows.append(_row(line, item, line["match_amount"], "amount_unique", 0.5, "suggested",
-                         "payer unknown; the only open invoice of this exact amount"))
-    unknown = list(lines.index[~hit])
-    return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS), unknown
+    live = np.flatnonzero(remaining > 0)
+    items = pd.DataFrame({"item": live, "currency": invoices["currency"].to_numpy()[live], "amount": remaining[live]})
+    items = items[items.groupby(["currency", "amount"])["item"].transform("size") == 1]
+    wanted = pd.DataFrame({"line": lines.index.to_numpy(), "currency": lines["match_currency"].to_numpy(),
+                           "amount": lines["match_amount"].to_numpy(dtype=np.int64)})
+    hits = wanted.merge(items, on=["currency", "amount"])
+    chosen, found = lines.loc[hits["line"].to_numpy()], invoices.loc[hits["item"].to_numpy()]
+    guessed = pd.DataFrame({
+        "bank_line_id": chosen["bank_line_id"].to_numpy(), "statement_id": chosen["statement_id"].to_numpy(),
+        "customer_id": found["customer_id"].to_numpy(), "invoice_id": found["invoice_id"].to_numpy(),
+        "currency": chosen["match_currency"].to_numpy(), "amount_minor": chosen["match_amount"].to_numpy(),
+        "rule": "amount_unique", "confidence": 0.5, "status": "suggested",
+        "evidence": "payer unknown; the only open invoice of this exact amount", "alternatives": ""})
+    unknown = list(lines.index[~lines.index.isin(hits["line"])])
+    return guessed[ALLOCATION_COLUMNS], unknown
 
 
 def _exceptions(lines: pd.DataFrame, code: str, reason: str, suggested: pd.Series | None = None) -> pd.DataFrame:

@@ -50,15 +50,23 @@ def _tokens(text: pd.Series) -> pd.DataFrame:
 
 
 def reference_keys(ids: pd.Series) -> pd.DataFrame:
-    """For each id (index kept as `row`): its keys, by kind: full, zeros, noprefix."""
-    tokens = _tokens(ids)
-    full = tokens.groupby("row")["token"].agg("".join)
-    zeros = tokens.groupby("row")["zeros"].agg("".join)
-    frames = [pd.DataFrame({"row": full.index, "key": full.to_numpy(), "kind": "full"}),
-              pd.DataFrame({"row": zeros.index, "key": zeros.to_numpy(), "kind": "zeros"})]
+    """For each id (index kept as `row`): its keys, by kind: full, zeros, noprefix.
+
+    Column-wise regexes, no per-row Python: the same tokens `_tokens` cuts (alphanumeric runs,
+    upper case, all-digit runs without their leading zeros), concatenated."""
+    text = ids.fillna("").astype(str)
+    if text.str.contains(r"[^\x00-\x7f]", regex=True).any():
+        text = strip_accents(text)
+    upper = text.str.upper()
+    full = upper.str.replace(r"[^A-Z0-9]+", "", regex=True)
+    # An all-digit token loses its leading zeros (one zero stays for a token of zeros).
+    zeros = upper.str.replace(r"(?<![A-Z0-9])0+(?=\d*(?![A-Z0-9]))(?=\d)", "", regex=True)
+    zeros = zeros.str.replace(r"[^A-Z0-9]+", "", regex=True)
+    frames = [pd.DataFrame({"row": ids.index, "key": full.to_numpy(), "kind": "full"}),
+              pd.DataFrame({"row": ids.index, "key": zeros.to_numpy(), "kind": "zeros"})]
     for spelled in (full, zeros):   # the number without its letter prefix ("FA")
-        noprefix = spelled.str.replace(r"^[A-Z]+", "", regex=True)
-        frames.append(pd.DataFrame({"row": noprefix.index, "key": noprefix.to_numpy(), "kind": "noprefix"}))
+        frames.append(pd.DataFrame({"row": ids.index, "key": spelled.str.replace(r"^[A-Z]+", "", regex=True).to_numpy(),
+                                    "kind": "noprefix"}))
     keys = pd.concat(frames, ignore_index=True)
     keys = keys[(keys["key"].str.len() >= MIN_WINDOW_KEY)
                 & ~((keys["kind"] == "noprefix") & (keys["key"].str.len() < 6))]
