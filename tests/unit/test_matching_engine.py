@@ -143,3 +143,8 @@ def test_a_converted_line_is_matched_on_the_booked_amount_when_the_ledger_keeps_
     line["original_currency"] = "CHF"
     result = match(line, OPEN, CUSTOMERS)
     assert allocations_of(result, "B13") == [("FA2024-000300", 77700, "reference", "auto")]
+
+
+def test_an_iso_11649_creditor_reference_wrapping_the_invoice_number_is_matched():
+    result = match(bank(("B14", 48000, "", "", "", "RF47FA2024000124")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B14") == [("FA2024-000124", 48000, "reference", "auto")]

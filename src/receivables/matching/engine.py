@@ -186,8 +186,11 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     work = work.join(payers)
 
     # 2. References.
-    text = (work["structured_ref"].fillna("") + " " + work["remittance"].fillna("") + " "
-            + work["end_to_end_id"].fillna(""))
+    # An ISO 11649 creditor reference (RF + 2 check digits + our reference) carries the
+    # invoice number after its first four characters: both spellings are searched.
+    structured = work["structured_ref"].fillna("")
+    unwrapped = structured.str.replace(r"^RF\d{2}", "", regex=True).where(structured.str.match(r"^RF\d{2}"), "")
+    text = (structured + " " + unwrapped + " " + work["remittance"].fillna("") + " " + work["end_to_end_id"].fillna(""))
     invoice_keys = reference_keys(invoices["invoice_id"])   # once: both passes use them
     candidates = _reference_candidates(work, text, invoices, invoice_keys)
     candidates = _prefer_payer(candidates, work)
