@@ -51,6 +51,7 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/ledger_load.py
+	$(BIN)/python bench/cash_application.py
 
 airflow: $(AIRFLOW_HOME)/.migrated
 	@echo "Airflow UI on http://localhost:8080 - user admin, password printed below at first start and kept in"

@@ -72,17 +72,18 @@ def test_the_payer_is_known_by_the_account_in_the_customer_master():
     assert allocations_of(result, "B4") == [("FA2024-000200", 99900, "amount_exact", "auto")]
 
 
-def test_an_invoice_number_with_a_typo_is_only_suggested():
-    result = match(bank(("B5", 30000, "Boulangerie Martin", "", "FA2024-000I30")), OPEN, CUSTOMERS)
-    assert allocations_of(result, "B5") == [("FA2024-000130", 30000, "reference", "suggested")]
+def test_an_invoice_number_with_a_typo_and_another_amount_is_only_suggested():
+    result = match(bank(("B5", 25000, "Boulangerie Martin", "", "FA2024-000I30")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B5") == [("FA2024-000130", 25000, "reference_partial", "suggested")]
 
 
-def test_instalments_of_one_invoice_are_allocated_in_turn_and_an_overpayment_is_kept_on_account():
+def test_instalments_of_one_invoice_are_allocated_in_turn_and_an_overpayment_awaits_a_decision():
     result = match(bank(("B6", 60000, "Boulangerie Martin", "", "FA2024-000123 acompte 1"),
                         ("B7", 70000, "Boulangerie Martin", "", "FA2024-000123 solde")), OPEN, CUSTOMERS)
     assert allocations_of(result, "B6") == [("FA2024-000123", 60000, "reference_partial", "auto")]
+    # The payer has other open invoices: whether the 100.00 extra pays one of them is for a human.
     assert allocations_of(result, "B7") == [("FA2024-000123", 60000, "reference", "auto"),
-                                            ("", 10000, "on_account", "auto")]
+                                            ("", 10000, "on_account", "suggested")]
 
 
 def test_an_unknown_payer_without_reference_is_an_exception_or_at_most_a_suggestion():
@@ -148,3 +149,35 @@ def test_a_converted_line_is_matched_on_the_booked_amount_when_the_ledger_keeps_
 def test_an_iso_11649_creditor_reference_wrapping_the_invoice_number_is_matched():
     result = match(bank(("B14", 48000, "", "", "", "RF47FA2024000124")), OPEN, CUSTOMERS)
     assert allocations_of(result, "B14") == [("FA2024-000124", 48000, "reference", "auto")]
+
+
+def test_a_credit_note_named_in_the_remittance_is_netted_before_posting():
+    with_note = pd.concat([OPEN, pd.DataFrame([invoice("C001", "AV2024-000009", -20000, "2024-05-20", "credit")])],
+                          ignore_index=True)
+    result = match(bank(("B15", 148000, "Boulangerie Martin", "", "FA2024-000123 FA2024-000124 avoir AV2024-000009")),
+                   with_note, CUSTOMERS)
+    assert allocations_of(result, "B15") == [("FA2024-000123", 120000, "reference", "auto"),
+                                             ("FA2024-000124", 48000, "reference", "auto"),
+                                             ("AV2024-000009", -20000, "credit_note", "auto")]
+
+
+def test_a_bare_reference_with_an_unknown_payer_and_a_different_amount_is_not_posted():
+    result = match(bank(("B16", 5700, "Librairie Inconnue", "", "REGLEMENT FA2024-000300")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B16") == [("FA2024-000300", 5700, "reference_partial", "suggested")]
+
+
+def test_a_suggestion_does_not_use_up_the_invoice_a_later_exact_payment_needs():
+    result = match(bank(("B17", 30000, "Garage Dupont", "", "FA2024-000I30"),        # a typo, another payer
+                        ("B18", 30000, "Boulangerie Martin", "", "FA2024-000130")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B18") == [("FA2024-000130", 30000, "reference", "auto")]
+
+
+def test_the_rest_of_a_payment_naming_one_invoice_goes_to_the_payers_item_of_that_amount():
+    result = match(bank(("B19", 150000, "Boulangerie Martin", "", "FA2024-000123 et 130")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B19") == [("FA2024-000123", 120000, "reference", "auto"),
+                                             ("FA2024-000130", 30000, "amount_exact", "auto")]
+
+
+def test_a_typo_in_the_payers_own_invoice_number_with_the_exact_amount_is_posted():
+    result = match(bank(("B20", 48000, "Boulangerie Martin", "", "FA2024-000I24")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B20") == [("FA2024-000124", 48000, "reference", "auto")]

@@ -34,6 +34,7 @@ inherently sequential and bounded: lines whose invoices are also claimed by othe
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -191,21 +192,39 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     structured = work["structured_ref"].fillna("")
     unwrapped = structured.str.replace(r"^RF\d{2}", "", regex=True).where(structured.str.match(r"^RF\d{2}"), "")
     text = (structured + " " + unwrapped + " " + work["remittance"].fillna("") + " " + work["end_to_end_id"].fillna(""))
+    remaining_open = invoices["open_minor"].to_numpy().copy()
     invoice_keys = reference_keys(invoices["invoice_id"])   # once: both passes use them
     candidates = _reference_candidates(work, text, invoices, invoice_keys)
     candidates = _prefer_payer(candidates, work)
     referenced = set(candidates["line"])
     fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices,
                               invoice_keys)
+    if len(fuzzy):
+        # One typo in the number of the payer's own invoice, and the exact amount: two independent
+        # pieces of evidence agree, enough to post. A typo alone stays a suggestion.
+        exact_amount = work.loc[fuzzy["line"].to_numpy(), "match_amount"].to_numpy() \
+            == remaining_open[fuzzy["item"].to_numpy().astype(np.int64)]
+        fuzzy.loc[exact_amount, "confidence"] = 0.93
     candidates = pd.concat([c for c in (candidates, fuzzy) if len(c)], ignore_index=True) if len(fuzzy) else candidates
     candidates = candidates.astype({"line": "int64", "item": "int64", "confidence": "float64"})
-    remaining_open = invoices["open_minor"].to_numpy().copy()
+    credit_notes = items[(items["item_type"] == "credit") & (items["open_minor"] < 0)].reset_index(drop=True)
+    credit_candidates = _reference_candidates(work, text, credit_notes, reference_keys(credit_notes["invoice_id"])) \
+        if len(credit_notes) else pd.DataFrame(columns=["line", "item"])
+    by_customer = invoices.groupby("customer_id").indices   # positions (invoices is 0..n-1, due order)
     if len(candidates):
         candidates = _keep_own_invoices(candidates, work, invoices)
         simple, rest_candidates = _split_simple(candidates)
+        # A line naming a credit note too needs the netting of the sequential pass.
+        # So does a line paying more than its invoice: the rest may be another item of the payer.
+        names_credit = simple["line"].isin(credit_candidates["line"]).to_numpy()
+        overpaid = work.loc[simple["line"].to_numpy(), "match_amount"].to_numpy() > remaining_open[simple["item"].to_numpy()]
+        sequential = names_credit | overpaid
+        rest_candidates = pd.concat([rest_candidates, simple[sequential]], ignore_index=True)
+        simple = simple[~sequential]
         allocations.append(_allocate_simple_references(work, simple, invoices, remaining_open, policy))
         if len(rest_candidates):
-            allocations.append(_allocate_by_reference(work, rest_candidates, invoices, remaining_open, policy))
+            allocations.append(_allocate_by_reference(work, rest_candidates, invoices, remaining_open, policy,
+                                                      credit_notes, credit_candidates, by_customer))
     done = set(candidates["line"]) if len(candidates) else set()
 
     # 3. Amounts, for identified payers without a usable reference.
@@ -329,11 +348,15 @@ def _allocate_simple_references(work: pd.DataFrame, simple: pd.DataFrame, invoic
     within = (shortfall > 0) & (shortfall <= tolerance)
     third = simple["third_party"].to_numpy(dtype=bool)
     confidence = simple["confidence"].to_numpy() * np.where(third, 0.8, 1.0)
-    status = np.where(confidence >= policy.auto_threshold, "auto", "suggested")
+    # Corroboration, as in the sequential pass: the payer is the customer, or the amount is right.
+    own = lines["customer_id"].to_numpy() == items["customer_id"].to_numpy()
+    corroborated = own | (np.abs(shortfall) <= tolerance)
+    status = np.where((confidence >= policy.auto_threshold) & corroborated, "auto", "suggested")
     payer_evidence = lines["payer_evidence"].fillna("").to_numpy()
     evidence = ("reference (" + simple["kind"].to_numpy().astype(object) + ") to " + items["invoice_id"].to_numpy().astype(object)
                 + np.where(third, "; paid by a third party", "")
-                + np.where(payer_evidence != "", "; " + payer_evidence.astype(object), ""))
+                + np.where(payer_evidence != "", "; " + payer_evidence.astype(object), "")
+                + np.where(corroborated, "", "; amount differs and the payer is not confirmed"))
     base = {"bank_line_id": lines["bank_line_id"].to_numpy(), "statement_id": lines["statement_id"].to_numpy(),
             "customer_id": items["customer_id"].to_numpy(), "invoice_id": items["invoice_id"].to_numpy(),
             "currency": lines["match_currency"].to_numpy(), "confidence": confidence, "alternatives": ""}
@@ -345,7 +368,8 @@ def _allocate_simple_references(work: pd.DataFrame, simple: pd.DataFrame, invoic
     over = amount > open_amount
     on_account = pd.DataFrame({**base, "invoice_id": "", "amount_minor": amount - open_amount, "rule": "on_account",
                                "status": status, "evidence": evidence + "; paid more than the open amount: kept on account"})[over]
-    remaining[item_ix] -= take + np.where(within, shortfall, 0)
+    auto = status == "auto"   # only auto allocations use up open amounts
+    remaining[item_ix] -= np.where(auto, take + np.where(within, shortfall, 0), 0)
     # Rows of one line stay together, in the order: allocation, write-off, on account.
     out = pd.concat([paid.assign(_k=0, _n=np.arange(len(paid))), write_off.assign(_k=1, _n=np.flatnonzero(within)),
                      on_account.assign(_k=2, _n=np.flatnonzero(over))], ignore_index=True)
@@ -353,54 +377,107 @@ def _allocate_simple_references(work: pd.DataFrame, simple: pd.DataFrame, invoic
 
 
 def _allocate_by_reference(work: pd.DataFrame, candidates: pd.DataFrame, invoices: pd.DataFrame,
-                           remaining: np.ndarray, policy: MatchPolicy) -> pd.DataFrame:
-    rows = []
-    # Per line, in booking order: instalments of one invoice consume it in turn.
-    order = work.loc[candidates["line"].unique()].sort_values(["booking_date", "position"], kind="stable").index
-    grouped = dict(tuple(candidates.groupby("line")))
-    for line_ix in order:
-        line = work.loc[line_ix]
-        found = grouped[line_ix]
-        payer = line["customer_id"]
-        third_party = bool(found["third_party"].iloc[0])
-        customers = set(invoices.loc[found["item"], "customer_id"])
-        ambiguous = len(customers) > 1
-        items = found.assign(due=invoices.loc[found["item"], "due_date"].to_numpy()).sort_values(["due", "item"])
-        open_now = remaining[items["item"].to_numpy()]
-        live = open_now > 0
+                           remaining: np.ndarray, policy: MatchPolicy, credit_notes: pd.DataFrame,
+                           credit_candidates: pd.DataFrame, by_customer: dict) -> pd.DataFrame:
+    """The lines that cannot be settled independently, in booking order (instalments of one
+    invoice consume it in turn). Plain arrays, no per-line pandas.
+
+    `auto` needs corroboration besides the reference: the payer identified as the invoices'
+    customer, or the amount equal (within tolerance) to what is open. Only `auto` allocations
+    consume open amounts: a suggestion must not block a later, better match.
+    """
+    rows: list[dict] = []
+    lines = work.loc[pd.unique(candidates["line"])].sort_values(["booking_date", "position"], kind="stable")
+    inv_customer = invoices["customer_id"].to_numpy()
+    inv_id = invoices["invoice_id"].to_numpy()
+    inv_due = invoices["due_date"].to_numpy()
+    credit_open = credit_notes["open_minor"].to_numpy().copy() if len(credit_notes) else np.array([], dtype=np.int64)
+    credit_customer = credit_notes["customer_id"].to_numpy() if len(credit_notes) else np.array([], dtype=object)
+    credit_id = credit_notes["invoice_id"].to_numpy() if len(credit_notes) else np.array([], dtype=object)
+    order = candidates.sort_values(["line", "item"])
+    groups = {k: (v["item"].to_numpy(), v["confidence"].to_numpy(), v["kind"].to_numpy(), bool(v["third_party"].iloc[0]))
+              for k, v in order.groupby("line", sort=False)}
+    credits_of = {k: v["item"].to_numpy() for k, v in credit_candidates.groupby("line", sort=False)} \
+        if len(credit_candidates) else {}
+    columns = ["bank_line_id", "statement_id", "customer_id", "match_currency", "match_amount", "payer_evidence"]
+    for line_ix, (bank_line_id, statement_id, payer, currency, amount, payer_evidence) in zip(
+            lines.index, lines[columns].itertuples(index=False, name=None)):
+        items, confidences, kinds, third_party = groups[line_ix]
+        amount = int(amount)
+        items_order = np.lexsort((items, inv_due[items]))
+        items, confidences, kinds = items[items_order], confidences[items_order], kinds[items_order]
+
+        def row(invoice_id: str, customer: str, value: int, rule: str, confidence: float, status: str,
+                evidence: str, alternatives: str = "") -> None:
+            rows.append({"bank_line_id": bank_line_id, "statement_id": statement_id, "customer_id": customer or "",
+                         "invoice_id": invoice_id, "currency": currency, "amount_minor": int(value), "rule": rule,
+                         "confidence": confidence, "status": status, "evidence": evidence,
+                         "alternatives": alternatives})
+
+        live = remaining[items] > 0
         if not live.any():
-            rows.append(_row(line, None, line["match_amount"], "already_settled", 0.5, "suggested",
-                             "the referenced invoices are already settled", ", ".join(invoices.loc[items["item"], "invoice_id"])))
+            row("", payer, amount, "already_settled", 0.5, "suggested", "the referenced invoices are already settled",
+                ", ".join(inv_id[items]))
             continue
-        items, open_now = items[live], open_now[live]
-        amount = int(line["match_amount"])
-        total = int(open_now.sum())
+        items, confidences, kinds = items[live], confidences[live], kinds[live]
+        open_now = remaining[items]
+        customers = set(inv_customer[items])
+        ambiguous = len(customers) > 1
+        # Credit notes named in the same text, of the same customer, are netted.
+        notes = credits_of.get(line_ix, np.array([], dtype=np.int64))
+        notes = notes[(credit_open[notes] < 0) & np.isin(credit_customer[notes], list(customers))] if len(notes) else notes
+        netted = int(credit_open[notes].sum()) if len(notes) else 0
+        total = int(open_now.sum()) + netted
         tolerance = _tolerance(policy, total)
-        confidence = float(items["confidence"].min()) * (0.8 if third_party else 1.0) * (0.7 if ambiguous else 1.0)
-        status = "auto" if confidence >= policy.auto_threshold and not ambiguous else "suggested"
-        names = ", ".join(invoices.loc[items["item"], "invoice_id"])
-        evidence = f"reference ({'/'.join(sorted(set(items['kind'])))}) to {names}" + (
-            "; paid by a third party" if third_party else "") + (f"; {line['payer_evidence']}" if payer else "")
-        left = amount
+        own = payer is not None and not pd.isna(payer) and customers == {payer}
+        corroborated = own or abs(total - amount) <= tolerance
+        confidence = float(confidences.min()) * (0.8 if third_party else 1.0) * (0.7 if ambiguous else 1.0)
+        status = "auto" if confidence >= policy.auto_threshold and not ambiguous and corroborated else "suggested"
+        names = ", ".join(inv_id[items])
+        evidence = (f"reference ({'/'.join(sorted(set(kinds)))}) to {names}"
+                    + (f", credit notes {', '.join(credit_id[notes])} netted" if len(notes) else "")
+                    + ("; paid by a third party" if third_party else "")
+                    + (f"; {payer_evidence}" if payer_evidence else "")
+                    + ("" if corroborated else "; amount differs and the payer is not confirmed"))
+        consume = status == "auto"
         shortfall = total - amount
         within_tolerance = 0 < shortfall <= tolerance   # settled, less bank charges: not a partial
-        for item_ix, open_amount in zip(items["item"], open_now):
-            take = min(left, int(open_amount))
+        left = amount - netted   # credit notes pay their share first
+        for position, item_ix in enumerate(items):
+            take = min(left, int(open_now[position]))
             if take <= 0:
                 break
-            rule = "reference" if take == open_amount or within_tolerance else "reference_partial"
-            rows.append(_row(line, invoices.loc[item_ix], take, rule, confidence, status, evidence))
-            remaining[item_ix] -= take
+            rule = "reference" if take == open_now[position] or within_tolerance else "reference_partial"
+            row(inv_id[item_ix], inv_customer[item_ix], take, rule, confidence, status, evidence)
+            if consume:
+                remaining[item_ix] -= take
             left -= take
+        for note in notes:
+            row(credit_id[note], credit_customer[note], int(credit_open[note]), "credit_note", confidence, status, evidence)
+            if consume:
+                credit_open[note] = 0
         if within_tolerance:
-            # Underpaid by bank charges or a rounding: propose writing the difference off.
-            last = items["item"].iloc[-1]
-            rows.append(_row(line, invoices.loc[last], shortfall, "write_off", confidence, "suggested",
-                             f"{evidence}; short by the bank charges or a difference within tolerance"))
-            remaining[last] -= shortfall
+            last = items[-1]
+            row(inv_id[last], inv_customer[last], shortfall, "write_off", confidence, "suggested",
+                f"{evidence}; short by the bank charges or a difference within tolerance")
+            if consume:
+                remaining[last] -= shortfall
+        if left > 0 and own:
+            # Paid more than the invoices named: another open item of the payer of that amount?
+            pool = by_customer.get(payer, np.array([], dtype=np.int64))
+            pool = pool[(remaining[pool] == left) & ~np.isin(pool, items)]
+            if len(pool) == 1:
+                extra = pool[0]
+                row(inv_id[extra], payer, left, "amount_exact", min(confidence, 0.93), status,
+                    f"{evidence}; the rest is the payer's only open item of that amount")
+                if consume:
+                    remaining[extra] = 0
+                left = 0
         if left > 0:
-            rows.append(_row(line, None, left, "on_account", confidence, status,
-                             f"{evidence}; paid more than the open amount: kept on account"))
+            others = by_customer.get(payer, np.array([], dtype=np.int64)) if own else np.array([], dtype=np.int64)
+            has_others = bool(len(others) and (remaining[others] > 0).any())
+            row("", payer, left, "on_account", confidence, "suggested" if has_others else status,
+                f"{evidence}; paid more than the open amount: kept on account")
     return pd.DataFrame(rows, columns=ALLOCATION_COLUMNS)
 
 
@@ -429,7 +506,8 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
             "status": np.where(confidence >= policy.auto_threshold, "auto", "suggested"),
             "evidence": chosen["payer_evidence"].fillna("").to_numpy().astype(object) + "; the only open item of this amount",
             "alternatives": ""})
-        remaining[simple["item"].to_numpy()] = 0
+        applied = fast["status"].to_numpy() == "auto"   # suggestions do not use up open items
+        remaining[simple["item"].to_numpy()[applied]] = 0
         lines = lines.drop(index=simple["line"].to_numpy())
     # Credit notes of the payer, netted in combinations.
     credits = items[(items["item_type"] == "credit") & (items["open_minor"] < 0)]
@@ -452,7 +530,8 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
             rows.append(_row(line, invoices.loc[chosen], amount, "amount_exact", confidence if unique else confidence * 0.8,
                              status, f"{evidence}; the only open item of this amount" if unique
                              else f"{evidence}; several open items of this amount", alternatives))
-            remaining[chosen] -= amount
+            if status == "auto":
+                remaining[chosen] -= amount
             continue
         combination, ambiguous = _subset(pool, remaining, amount, line, credits_by_customer, invoices, policy)
         if combination is not None:
@@ -463,7 +542,8 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
             for ix in members:
                 rows.append(_row(line, invoices.loc[ix], int(remaining[ix]), "amount_combination", confidence, status,
                                  f"{evidence}; {len(combination)} open items sum to the amount ({names})"))
-                remaining[ix] = 0
+                if status == "auto":
+                    remaining[ix] = 0
             continue
         tolerance = _tolerance(policy, amount)
         near = pool[np.abs(open_amounts - amount) <= tolerance]
@@ -479,8 +559,7 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
             elif amount > open_amount:
                 rows.append(_row(line, None, amount - open_amount, "on_account", min(0.8, payer_conf), "suggested",
                                  f"{evidence}; paid slightly more"))
-            remaining[chosen] -= take
-            continue
+            continue   # a suggestion: nothing is used up
         if len(pool):
             # Oldest first, as a suggestion: the payer is known, the split is not.
             left = amount
@@ -530,15 +609,10 @@ def _subset(pool: np.ndarray, remaining: np.ndarray, amount: int, line: pd.Serie
     values_arr = np.array(values, dtype=np.int64)
     found = []
     for size in range(2, min(policy.max_subset_items, len(candidates)) + 1):
-        # The widest prefix of the pool whose combinations stay within the budget.
-        width = len(candidates)
-        while width > size and _comb(width, size) > policy.subset_budget:
-            width -= 1
-        combos = np.array(list(itertools.combinations(range(width), size)), dtype=np.int32)
+        combos = _combinations(len(candidates), size, policy.subset_budget)
         if combos.size == 0:
             continue
-        sums = values_arr[combos].sum(axis=1)
-        hits = combos[sums == amount]
+        hits = combos[values_arr[combos].sum(axis=1) == amount]
         for hit in hits[:3]:
             found.append(tuple(candidates[i] for i in hit))
         if found:
@@ -546,6 +620,18 @@ def _subset(pool: np.ndarray, remaining: np.ndarray, amount: int, line: pd.Serie
     if not found:
         return None, False
     return found[0], len(found) > 1
+
+
+@functools.lru_cache(maxsize=256)
+def _combinations(n: int, size: int, budget: int) -> np.ndarray:
+    """Index combinations of `size` among the first `width` of n items, width as large as the
+    budget allows (the oldest items first). Cached: every line with the same pool size reuses it."""
+    width = n
+    while width > size and _comb(width, size) > budget:
+        width -= 1
+    combos = np.array(list(itertools.combinations(range(width), size)), dtype=np.int32)
+    combos.setflags(write=False)
+    return combos
 
 
 def _comb(n: int, k: int) -> int:
