@@ -99,10 +99,26 @@ def test_money_going_out_is_not_a_customer_payment():
     assert result.exceptions["reason_code"].tolist() == ["not_a_receipt"]
 
 
-def test_a_reference_to_another_customers_invoice_is_a_third_party_payment_for_a_human():
+def test_a_third_party_paying_the_exact_amount_of_the_invoice_it_names_is_posted():
     result = match(bank(("B11", 77700, "Boulangerie Martin", "", "FA2024-000300")), OPEN, CUSTOMERS)
-    assert allocations_of(result, "B11") == [("FA2024-000300", 77700, "reference", "suggested")]
+    assert allocations_of(result, "B11") == [("FA2024-000300", 77700, "reference", "auto")]
     assert "third party" in result.allocations["evidence"].iloc[0]
+
+
+def test_a_third_party_paying_another_amount_is_for_a_human():
+    result = match(bank(("B11", 50000, "Boulangerie Martin", "", "FA2024-000300")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B11") == [("FA2024-000300", 50000, "reference_partial", "suggested")]
+
+
+def test_bank_charges_taken_from_a_known_payer_settle_their_only_close_invoice():
+    result = match(bank(("B21", 99500, "Muller Logistik GmbH", "", "Zahlung")), OPEN, CUSTOMERS)
+    assert allocations_of(result, "B21") == [("FA2024-000200", 99500, "amount_tolerance", "auto"),
+                                             ("FA2024-000200", 400, "write_off", "suggested")]
+
+
+def test_a_refund_from_a_customer_near_an_invoice_amount_is_not_posted():
+    result = match(bank(("B22", 99500, "Muller Logistik GmbH", "", "Rueckerstattung Gutschrift 20374")), OPEN, CUSTOMERS)
+    assert set(result.allocations["status"]) == {"suggested"}
 
 
 def test_a_line_converted_by_the_bank_is_matched_on_its_original_amount():

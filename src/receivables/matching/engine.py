@@ -229,6 +229,7 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
 
     # 3. Amounts, for identified payers without a usable reference.
     rest = work[~work.index.isin(done)]
+    rest = rest.assign(names_other_document=text.loc[rest.index].str.contains(r"\d{4,}", regex=True))
     with_payer = rest[rest["customer_id"].notna()]
     by_amount, unresolved = _allocate_by_amount(with_payer, items, invoices, remaining_open, policy)
     allocations.append(by_amount)
@@ -260,7 +261,11 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
 def _reference_candidates(work: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame,
                           keys: pd.DataFrame) -> pd.DataFrame:
     windows = text_windows(text)          # row = index of work; keys: row = index of invoices
-    found = windows.merge(keys, on="key").rename(columns={"row_x": "line", "row_y": "item"})
+    # Join on 64-bit hashes (integers join far faster than strings), then keep true equals.
+    windows = windows.assign(h=pd.util.hash_array(windows["key"].to_numpy(dtype=object)))
+    hashed = keys.assign(h=pd.util.hash_array(keys["key"].to_numpy(dtype=object)))
+    found = windows.merge(hashed, on="h").rename(columns={"row_x": "line", "row_y": "item"})
+    found = found[found["key_x"].to_numpy() == found["key_y"].to_numpy()]
     if found.empty:
         return pd.DataFrame(columns=["line", "item", "kind", "confidence"])
     # The best kind per (line, item); currencies must agree.
@@ -347,7 +352,9 @@ def _allocate_simple_references(work: pd.DataFrame, simple: pd.DataFrame, invoic
     tolerance = _tolerances(policy, open_amount)
     within = (shortfall > 0) & (shortfall <= tolerance)
     third = simple["third_party"].to_numpy(dtype=bool)
-    confidence = simple["confidence"].to_numpy() * np.where(third, 0.8, 1.0)
+    # A third party paying the exact amount of the invoice it names is the ordinary case of a
+    # parent company paying for its subsidiary: the discount applies when the amount differs.
+    confidence = simple["confidence"].to_numpy() * np.where(third & (shortfall != 0), 0.8, 1.0)
     # Corroboration, as in the sequential pass: the payer is the customer, or the amount is right.
     own = lines["customer_id"].to_numpy() == items["customer_id"].to_numpy()
     corroborated = own | (np.abs(shortfall) <= tolerance)
@@ -431,7 +438,8 @@ def _allocate_by_reference(work: pd.DataFrame, candidates: pd.DataFrame, invoice
         tolerance = _tolerance(policy, total)
         own = payer is not None and not pd.isna(payer) and customers == {payer}
         corroborated = own or abs(total - amount) <= tolerance
-        confidence = float(confidences.min()) * (0.8 if third_party else 1.0) * (0.7 if ambiguous else 1.0)
+        confidence = float(confidences.min()) * (0.8 if third_party and total != amount else 1.0) \
+            * (0.7 if ambiguous else 1.0)
         status = "auto" if confidence >= policy.auto_threshold and not ambiguous and corroborated else "suggested"
         names = ", ".join(inv_id[items])
         evidence = (f"reference ({'/'.join(sorted(set(kinds)))}) to {names}"
@@ -551,8 +559,17 @@ def _allocate_by_amount(lines: pd.DataFrame, items: pd.DataFrame, invoices: pd.D
             chosen = near[0]
             open_amount = int(remaining[chosen])
             take = min(amount, open_amount)
-            rows.append(_row(line, invoices.loc[chosen], take, "amount_tolerance", min(0.8, payer_conf), "suggested",
-                             f"{evidence}; amount within tolerance of an open item"))
+            # Bank charges taken from a payer we are sure of, on their only item that close: post
+            # the payment; the difference stays a suggested write-off.
+            # Not when the text names some other document (a number we could not match): a refund
+            # or another kind of payment from the same customer is not an invoice paid less fees.
+            sure = len(near) == 1 and payer_conf >= 0.95 and amount <= open_amount \
+                and not line.get("names_other_document", False)
+            status = "auto" if sure else "suggested"
+            rows.append(_row(line, invoices.loc[chosen], take, "amount_tolerance", 0.9 if sure else min(0.8, payer_conf),
+                             status, f"{evidence}; amount within tolerance of an open item"))
+            if sure:
+                remaining[chosen] -= take
             if open_amount > amount:
                 rows.append(_row(line, invoices.loc[chosen], open_amount - amount, "write_off", min(0.8, payer_conf),
                                  "suggested", f"{evidence}; difference within tolerance"))
