@@ -194,7 +194,8 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     text = (structured + " " + unwrapped + " " + work["remittance"].fillna("") + " " + work["end_to_end_id"].fillna(""))
     remaining_open = invoices["open_minor"].to_numpy().copy()
     invoice_keys = reference_keys(invoices["invoice_id"])   # once: both passes use them
-    candidates = _reference_candidates(work, text, invoices, invoice_keys)
+    windows = text_windows(text)                            # once: invoices and credit notes
+    candidates = _reference_candidates(work, windows, invoices, invoice_keys)
     candidates = _prefer_payer(candidates, work)
     referenced = set(candidates["line"])
     fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices,
@@ -208,7 +209,7 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     candidates = pd.concat([c for c in (candidates, fuzzy) if len(c)], ignore_index=True) if len(fuzzy) else candidates
     candidates = candidates.astype({"line": "int64", "item": "int64", "confidence": "float64"})
     credit_notes = items[(items["item_type"] == "credit") & (items["open_minor"] < 0)].reset_index(drop=True)
-    credit_candidates = _reference_candidates(work, text, credit_notes, reference_keys(credit_notes["invoice_id"])) \
+    credit_candidates = _reference_candidates(work, windows, credit_notes, reference_keys(credit_notes["invoice_id"])) \
         if len(credit_notes) else pd.DataFrame(columns=["line", "item"])
     by_customer = invoices.groupby("customer_id").indices   # positions (invoices is 0..n-1, due order)
     if len(candidates):
@@ -258,9 +259,9 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     return MatchResult(result[ALLOCATION_COLUMNS], errs[EXCEPTION_COLUMNS], stats)
 
 
-def _reference_candidates(work: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame,
+def _reference_candidates(work: pd.DataFrame, windows: pd.DataFrame, invoices: pd.DataFrame,
                           keys: pd.DataFrame) -> pd.DataFrame:
-    windows = text_windows(text)          # row = index of work; keys: row = index of invoices
+    """windows: text_windows of the lines (row = index of work); keys: row = index of invoices."""
     # Join on 64-bit hashes (integers join far faster than strings), then keep true equals.
     windows = windows.assign(h=pd.util.hash_array(windows["key"].to_numpy(dtype=object)))
     hashed = keys.assign(h=pd.util.hash_array(keys["key"].to_numpy(dtype=object)))
