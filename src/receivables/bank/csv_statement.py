@@ -51,7 +51,6 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from receivables.bank.schema import (
     BANK_LINE_COLUMNS,
@@ -102,14 +101,9 @@ class BankCsvMapping:
 
 def load_bank_mapping(path: Path) -> BankCsvMapping:
     """Read and validate a YAML bank-CSV mapping; a problem raises MappingError naming the key."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise MappingError(path.name, None, f"cannot read the file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise MappingError(path.name, None, f"not valid YAML: {exc}") from None
-    return bank_mapping_from_dict(data, source=path.name)
+    from receivables.ledger.tabular import read_yaml_mapping
+
+    return bank_mapping_from_dict(read_yaml_mapping(path), source=Path(path).name)
 
 
 def bank_mapping_from_dict(data: object, *, source: str = "<mapping>") -> BankCsvMapping:

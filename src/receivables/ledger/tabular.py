@@ -114,16 +114,20 @@ class TabularMapping:
     description: str = ""
 
 
-def load_mapping(path: Path) -> TabularMapping:
-    """Read and validate a YAML mapping file; a problem raises `MappingError` naming the key."""
+def read_yaml_mapping(path: Path) -> object:
+    """The content of a YAML mapping file; an unreadable file raises `MappingError` naming it."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise MappingError(path.name, None, f"cannot read the file: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise MappingError(path.name, None, f"not valid YAML: {exc}") from None
-    return mapping_from_dict(data, source=path.name)
+
+
+def load_mapping(path: Path) -> TabularMapping:
+    """Read and validate a YAML mapping file; a problem raises `MappingError` naming the key."""
+    return mapping_from_dict(read_yaml_mapping(path), source=Path(path).name)
 
 
 def mapping_from_dict(data: object, *, source: str = "<mapping>") -> TabularMapping:
