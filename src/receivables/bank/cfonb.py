@@ -73,6 +73,7 @@ from pathlib import Path
 import pandas as pd
 
 from receivables.bank.schema import (
+    statement_bytes,
     BANK_LINE_COLUMNS,
     Statement,
     StatementFormatError,
@@ -363,13 +364,7 @@ class _OpenStatement:
 def read_cfonb(path: Path, *, data: bytes | None = None) -> StatementRead:
     """Read a CFONB 120 file (see the module docstring); `data` is the file's bytes when
     already in memory (`path` then only names it)."""
-    path = Path(path)
-    source = path.name
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StatementFormatError(source, None, f"cannot read the file: {exc.strerror}") from None
+    source, data = statement_bytes(path, data)
     text, encoding = decode(data)
     records, layout = _records(text)
     if not records:
@@ -547,13 +542,7 @@ def _lines_frame(rows: list[dict]) -> pd.DataFrame:
 def read_cfonb_operation(path: Path, *, data: bytes | None = None) -> CfonbOperation:
     """Read a fragment holding exactly one operation: a 04 and its 05 complements. A 05 before
     the 04, a second 04, a 01/07, or an operation that cannot be read raise StatementFormatError."""
-    path = Path(path)
-    source = path.name
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StatementFormatError(source, None, f"cannot read the file: {exc.strerror}") from None
+    source, data = statement_bytes(path, data)
     text, _ = decode(data)
     records, _ = _records(text)
     operation: CfonbOperation | None = None

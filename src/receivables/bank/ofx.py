@@ -60,6 +60,7 @@ from pathlib import Path
 import pandas as pd
 
 from receivables.bank.schema import (
+    statement_bytes,
     BANK_LINE_COLUMNS,
     Statement,
     StatementFormatError,
@@ -193,13 +194,7 @@ def _parse_tree(text: str, offset: int) -> _Element:
 def read_ofx(path: Path, *, data: bytes | None = None) -> StatementRead:
     """Read an OFX file (see the module docstring); `data` is the file's bytes when already
     in memory (`path` then only names it)."""
-    path = Path(path)
-    source = path.name
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StatementFormatError(source, None, f"cannot read the file: {exc.strerror}") from None
+    source, data = statement_bytes(path, data)
     text, encoding = decode(data)
     start = _OFX_START.search(text)
     if start is None:

@@ -99,3 +99,17 @@ def check_balances(statement: Statement, lines: pd.DataFrame) -> None:
         statement.findings.append(
             f"opening {format_minor(statement.opening_balance_minor, cur)} + lines {format_minor(total, cur)} "
             f"!= closing {format_minor(statement.closing_balance_minor, cur)} {cur}")
+
+
+def statement_bytes(path, data: bytes | None):  # noqa: ANN001
+    """(file name, content): `data` when the bytes are already in memory, else the file's; an
+    unreadable file is a `StatementFormatError` naming it."""
+    from pathlib import Path
+
+    path = Path(path)
+    if data is not None:
+        return path.name, data
+    try:
+        return path.name, path.read_bytes()
+    except OSError as exc:
+        raise StatementFormatError(path.name, None, f"cannot read the file: {exc.strerror}") from None
