@@ -45,9 +45,7 @@ does not describe the file: that stops the read with a StatementFormatError nami
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -59,11 +57,11 @@ from receivables.bank.schema import (
     StatementRead,
     check_balances,
 )
-from receivables.ledger.amounts import DECIMAL_MARKS, THOUSANDS_SEPARATORS, parse_amounts
+from receivables.ledger.amounts import parse_amounts
 from receivables.ledger.dates import parse_dates
 from receivables.ledger.rowchecks import RowChecks
+from receivables.ledger.tabular import MappingError, read_yaml_mapping, text_read_options
 from receivables.ledger.schema import QUARANTINE_COLUMNS, LedgerFormatError, conform, empty_quarantine
-from receivables.ledger.tabular import MappingError
 from receivables.ledger.textfile import (
     SEPARATORS,
     clean_cells,
@@ -101,8 +99,6 @@ class BankCsvMapping:
 
 def load_bank_mapping(path: Path) -> BankCsvMapping:
     """Read and validate a YAML bank-CSV mapping; a problem raises MappingError naming the key."""
-    from receivables.ledger.tabular import read_yaml_mapping
-
     return bank_mapping_from_dict(read_yaml_mapping(path), source=Path(path).name)
 
 
@@ -122,35 +118,7 @@ def bank_mapping_from_dict(data: object, *, source: str = "<mapping>") -> BankCs
             examples = " ".join(map(repr, SEPARATORS))
             raise MappingError(source, "separator", f"must be one character (e.g. {examples}) or auto, not {separator!r}")
         options["separator"] = separator
-    encoding = data.get("encoding")
-    if encoding not in (None, "", "auto"):
-        try:
-            codecs.lookup(str(encoding))
-        except LookupError:
-            raise MappingError(source, "encoding", f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, auto)") from None
-        options["encoding"] = str(encoding)
-
-    decimal = data.get("decimal", ".")
-    if decimal not in DECIMAL_MARKS:
-        raise MappingError(source, "decimal", f"must be ',' or '.', not {decimal!r}")
-    options["decimal"] = decimal
-    thousands = data.get("thousands")
-    if thousands not in (None, ""):
-        if thousands not in THOUSANDS_SEPARATORS:
-            choices = ", ".join(map(repr, THOUSANDS_SEPARATORS))
-            raise MappingError(source, "thousands", f"must be one of {choices} or empty, not {thousands!r}")
-        if thousands == decimal:
-            raise MappingError(source, "thousands", f"is the same as decimal ({decimal!r})")
-        options["thousands"] = thousands
-
-    date_format = data.get("date_format", "%Y-%m-%d")
-    if not _date_format_round_trips(date_format):
-        raise MappingError(source, "date_format", f"{date_format!r} is not a strftime date format (e.g. '%d/%m/%Y')")
-    options["date_format"] = date_format
-    skip_rows = data.get("skip_rows", 0)
-    if isinstance(skip_rows, bool) or not isinstance(skip_rows, int) or skip_rows < 0:
-        raise MappingError(source, "skip_rows", f"must be a whole number >= 0, not {skip_rows!r}")
-    options["skip_rows"] = skip_rows
+    options.update(text_read_options(data, source))
 
     account = data.get("account")
     if not isinstance(account, (str, int)) or isinstance(account, bool) or not str(account).strip():
@@ -191,16 +159,6 @@ def bank_mapping_from_dict(data: object, *, source: str = "<mapping>") -> BankCs
         raise MappingError(source, f"columns.{missing}", "debit and credit go together: map both")
     options["columns"] = mapped
     return BankCsvMapping(**options)
-
-
-def _date_format_round_trips(fmt: object) -> bool:
-    if not isinstance(fmt, str) or "%" not in fmt:
-        return False
-    sample = date(2024, 1, 31)
-    try:
-        return datetime.strptime(sample.strftime(fmt), fmt).date() == sample
-    except ValueError:
-        return False
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -160,38 +160,7 @@ def mapping_from_dict(data: object, *, source: str = "<mapping>") -> TabularMapp
             examples = " ".join(map(repr, SEPARATORS))
             raise MappingError(source, "separator", f"must be one character (e.g. {examples}) or auto, not {separator!r}")
         options["separator"] = separator
-    encoding = data.get("encoding")
-    if encoding not in (None, "", "auto"):
-        try:
-            codecs.lookup(str(encoding))
-        except LookupError:
-            raise MappingError(
-                source, "encoding", f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, auto)"
-            ) from None
-        options["encoding"] = str(encoding)
-
-    decimal = data.get("decimal", ".")
-    if decimal not in DECIMAL_MARKS:
-        raise MappingError(source, "decimal", f"must be ',' or '.', not {decimal!r}")
-    options["decimal"] = decimal
-    thousands = data.get("thousands")
-    if thousands not in (None, ""):
-        if thousands not in THOUSANDS_SEPARATORS:
-            choices = ", ".join(map(repr, THOUSANDS_SEPARATORS))
-            raise MappingError(source, "thousands", f"must be one of {choices} or empty, not {thousands!r}")
-        if thousands == decimal:
-            raise MappingError(source, "thousands", f"is the same as decimal ({decimal!r})")
-        options["thousands"] = thousands
-
-    date_format = data.get("date_format", "%Y-%m-%d")
-    if not _date_format_round_trips(date_format):
-        raise MappingError(source, "date_format", f"{date_format!r} is not a strftime date format (e.g. '%d/%m/%Y')")
-    options["date_format"] = date_format
-
-    skip_rows = data.get("skip_rows", 0)
-    if isinstance(skip_rows, bool) or not isinstance(skip_rows, int) or skip_rows < 0:
-        raise MappingError(source, "skip_rows", f"must be a whole number >= 0, not {skip_rows!r}")
-    options["skip_rows"] = skip_rows
+    options.update(text_read_options(data, source))
 
     account = str(data.get("account", DEFAULT_ACCOUNT))
     if not account.startswith(RECEIVABLE_ACCOUNT_PREFIX):
@@ -228,6 +197,44 @@ def default_mapping(fmt: str = "csv") -> TabularMapping:
     return TabularMapping(columns=columns, format=fmt, decimal=".", date_format="%Y-%m-%d",
                           source="the default mapping (our field names)")
 
+
+def text_read_options(data: dict, source: str) -> dict:
+    """The reading options every tabular mapping shares (encoding, decimal, thousands,
+    date_format, skip_rows), validated; a bad value raises `MappingError` naming its key."""
+    options: dict = {}
+    encoding = data.get("encoding")
+    if encoding not in (None, "", "auto"):
+        try:
+            codecs.lookup(str(encoding))
+        except LookupError:
+            raise MappingError(
+                source, "encoding", f"unknown encoding {encoding!r} (e.g. utf-8, cp1252, auto)"
+            ) from None
+        options["encoding"] = str(encoding)
+
+    decimal = data.get("decimal", ".")
+    if decimal not in DECIMAL_MARKS:
+        raise MappingError(source, "decimal", f"must be ',' or '.', not {decimal!r}")
+    options["decimal"] = decimal
+    thousands = data.get("thousands")
+    if thousands not in (None, ""):
+        if thousands not in THOUSANDS_SEPARATORS:
+            choices = ", ".join(map(repr, THOUSANDS_SEPARATORS))
+            raise MappingError(source, "thousands", f"must be one of {choices} or empty, not {thousands!r}")
+        if thousands == decimal:
+            raise MappingError(source, "thousands", f"is the same as decimal ({decimal!r})")
+        options["thousands"] = thousands
+
+    date_format = data.get("date_format", "%Y-%m-%d")
+    if not _date_format_round_trips(date_format):
+        raise MappingError(source, "date_format", f"{date_format!r} is not a strftime date format (e.g. '%d/%m/%Y')")
+    options["date_format"] = date_format
+
+    skip_rows = data.get("skip_rows", 0)
+    if isinstance(skip_rows, bool) or not isinstance(skip_rows, int) or skip_rows < 0:
+        raise MappingError(source, "skip_rows", f"must be a whole number >= 0, not {skip_rows!r}")
+    options["skip_rows"] = skip_rows
+    return options
 
 def _date_format_round_trips(fmt: object) -> bool:
     """True when `fmt` writes and reads back a day, a month and a year."""

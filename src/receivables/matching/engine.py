@@ -1,9 +1,9 @@
 """Cash application (lettrage): bank lines in, allocations to open items out. Pure.
 
-    Open: FA2024-000123 1200.00 (C001 Boulangerie Martin), FA2024-000124 480.00 (C001).
-    Bank: +1680.00 "VIR BOULANGERIE MARTIN FACT FA2024-123 ET 124"      -> hmm, "124" alone is too
-          short to be a reference: FA2024-000123 by reference, then the rest by amount:
-          FA2024-000123 1200.00 (reference, auto) + FA2024-000124 480.00 (amount, auto)
+    Open: FA2024-000123 1200.00 and FA2024-000124 480.00, both of C001 Boulangerie Martin.
+    Bank: +1680.00 from "BOULANGERIE MARTIN", "FACT FA2024-123 ET 124" ("124" alone is too
+          short to be a reference) -> FA2024-000123 1200.00 by reference (auto), then the rest,
+          480.00, is the payer's only open item of that amount: FA2024-000124 (auto)
     Bank: +1195.00 "FA2024000123" (5.00 of bank charges kept by the payer's bank)
           -> FA2024-000123 1195.00 auto + write-off 5.00 suggested
 
@@ -196,7 +196,6 @@ def match(lines: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
     invoice_keys = reference_keys(invoices["invoice_id"])   # once: both passes use them
     windows = text_windows(text)                            # once: invoices and credit notes
     candidates = _reference_candidates(work, windows, invoices, invoice_keys)
-    candidates = _prefer_payer(candidates, work)
     referenced = set(candidates["line"])
     fuzzy = _fuzzy_references(work[~work.index.isin(referenced) & work["customer_id"].notna()], text, invoices,
                               invoice_keys)
@@ -276,18 +275,10 @@ def _reference_candidates(work: pd.DataFrame, windows: pd.DataFrame, invoices: p
     return found[same_currency][["line", "item", "kind", "confidence"]]
 
 
-def _prefer_payer(candidates: pd.DataFrame, work: pd.DataFrame) -> pd.DataFrame:
-    """Keep the identified payer's invoices when the text names some of them; otherwise keep all
-    (a third party may pay for a customer) at a lower confidence."""
-    if candidates.empty:
-        return candidates
-    return candidates.assign(payer=work.loc[candidates["line"], "customer_id"].to_numpy())
-
-
 def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     """Invoice numbers with one typo (OCR, a digit swapped) among the payer's own open invoices."""
     if lines.empty:
-        return pd.DataFrame(columns=["line", "item", "kind", "confidence", "payer"])
+        return pd.DataFrame(columns=["line", "item", "kind", "confidence"])
     from rapidfuzz import process
     from rapidfuzz.distance import Levenshtein
 
@@ -297,7 +288,7 @@ def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFra
     pairs = windows.merge(keys, on="customer_id", suffixes=("_text", "_invoice"))
     pairs = pairs[(pairs["key_text"].str.len() - pairs["key_invoice"].str.len()).abs() <= 1]
     if pairs.empty:
-        return pd.DataFrame(columns=["line", "item", "kind", "confidence", "payer"])
+        return pd.DataFrame(columns=["line", "item", "kind", "confidence"])
     distance = process.cpdist(pairs["key_text"].tolist(), pairs["key_invoice"].tolist(), scorer=Levenshtein.distance,
                               workers=-1)
     close = pairs[distance == 1]
@@ -306,7 +297,7 @@ def _fuzzy_references(lines: pd.DataFrame, text: pd.Series, invoices: pd.DataFra
     unique = close.groupby("row_text")["row_invoice"].transform("nunique") == 1
     close = close[unique]
     return pd.DataFrame({"line": close["row_text"].to_numpy(), "item": close["row_invoice"].to_numpy(), "kind": "fuzzy",
-                         "confidence": _KIND_CONFIDENCE["fuzzy"], "payer": close["customer_id"].to_numpy()})
+                         "confidence": _KIND_CONFIDENCE["fuzzy"]})
 
 
 def _row(line: pd.Series, item: pd.Series | None, amount: int, rule: str, confidence: float, status: str,
