@@ -34,6 +34,7 @@ from datetime import date, datetime, timedelta
 
 __all__ = [
     "business_days_between",
+    "roll_forward",
     "is_business_day",
     "next_business_day",
     "previous_business_day",
@@ -113,3 +114,16 @@ def business_days_between(
             days.append(day)
         day += _ONE_DAY
     return days
+
+
+def roll_forward(days, country: str = "FR", *, subdiv: str | None = None):  # noqa: ANN001, ANN201
+    """A numpy datetime64[D] array with each day moved to the next business day (kept if one):
+    vectorized (`numpy.busday_offset`) for whole columns of dates."""
+    import numpy as np
+
+    days = np.asarray(days, dtype="datetime64[D]")
+    if days.size == 0:
+        return days
+    first, last = int(str(days.min())[:4]), int(str(days.max())[:4])
+    holidays = sorted(d for year in range(first, last + 2) for d in _public_holidays(country, subdiv, year))
+    return np.busday_offset(days, 0, roll="forward", holidays=np.array(holidays, dtype="datetime64[D]"))

@@ -17,13 +17,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
-from receivables.ledger.open_items import BUCKETS, receivable_lines
+from receivables.ledger.open_items import BUCKETS, is_opening, receivable_lines
 
 AGING_COLUMNS = ["customer_id", "currency", *(f"{b}_minor" for b in BUCKETS),
                  "total_minor", "overdue_minor", "open_items"]
-
-# Journals that carry balances forward from the previous fiscal year: not sales of the period.
-OPENING_JOURNALS = frozenset({"AN", "ANO", "RAN", "ANX", "OUV", "DEFERRAL"})
 
 
 def aging(items: pd.DataFrame) -> pd.DataFrame:
@@ -50,9 +47,7 @@ def aging(items: pd.DataFrame) -> pd.DataFrame:
 def invoiced_per_day(lines: pd.DataFrame, as_of: dt.date, segment_of: pd.Series) -> pd.DataFrame:
     """Amounts invoiced (receivable debits outside opening entries) per segment, currency and day."""
     rec = receivable_lines(lines, as_of)
-    opening = rec["journal_code"].str.upper().isin(OPENING_JOURNALS) | rec["journal_lib"].str.contains(
-        "nouveau", case=False, regex=False)
-    sales = rec[~opening & (rec["debit_minor"] > 0)]
+    sales = rec[~is_opening(rec) & (rec["debit_minor"] > 0)]
     sales = sales.assign(segment=sales["customer_id"].map(segment_of).fillna(""))
     return sales.groupby(["segment", "currency", "entry_date"])["debit_minor"].sum().reset_index()
 

@@ -78,7 +78,8 @@ def _column_values(series: pd.Series) -> np.ndarray:
         return np.append(text, None)[codes]   # code -1 (NaT) picks the trailing None
     if isinstance(series.dtype, pd.BooleanDtype) or series.dtype == bool:
         return series.astype(object).to_numpy()
-    if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) or series.dtype == object:
+    if (isinstance(series.dtype, pd.api.extensions.ExtensionDtype) or series.dtype == object
+            or pd.api.types.is_float_dtype(series)):   # NaN is a float to PostgreSQL: make it NULL
         values = series.astype(object).to_numpy()
         values[pd.isna(values)] = None
         return values
