@@ -13,11 +13,13 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -240,4 +242,98 @@ bank_exceptions = Table(
     Column("remittance", Text, nullable=False),
     Column("suggested_customer_id", String(100), nullable=False),
     PrimaryKeyConstraint("as_of", "account", "statement_id", "bank_line_id", name="pk_bank_exceptions"),
+)
+
+
+# -- scoring (migration 0003) ----------------------------------------------------------------------
+# Probabilities, shares and day counts are FLOAT (they are not money); amounts stay BIGINT minor units.
+
+payer_profiles = Table(
+    "payer_profiles", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("segment", String(10), nullable=False),
+    Column("segment_source", String(10), nullable=False),    # master or volume
+    Column("strategic", Boolean, nullable=False),
+    Column("invoices", Integer, nullable=False),
+    Column("invoices_settled", Integer, nullable=False),
+    Column("days_to_pay_mean", Float),
+    Column("days_to_pay_p25", Float),
+    Column("days_to_pay_p50", Float),
+    Column("days_to_pay_p75", Float),
+    Column("days_to_pay_p90", Float),
+    Column("days_late_mean", Float),
+    Column("days_late_weighted", Float),
+    Column("days_late_3m", Float),
+    Column("days_late_6m", Float),
+    Column("days_late_12m", Float),
+    Column("trend_3m_vs_12m", Float),
+    Column("late_share", Float),
+    Column("late_30_share", Float),
+    Column("partial_share", Float),
+    Column("dispute_rate", Float),
+    Column("broken_promise_rate", Float),
+    Column("open_minor", BigInteger, nullable=False),
+    Column("overdue_minor", BigInteger, nullable=False),
+    Column("overdue_items", Integer, nullable=False),
+    Column("oldest_overdue_days", Integer),
+    Column("usual_pay_day", SmallInteger),
+    Column("usual_pay_weekday", SmallInteger),               # 0 = Monday
+    Column("billed_12m_minor", BigInteger, nullable=False),
+    PrimaryKeyConstraint("as_of", "customer_id", name="pk_payer_profiles"),
+)
+
+invoice_predictions = Table(
+    "invoice_predictions", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_id", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("open_minor", BigInteger, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("days_overdue", Integer, nullable=False),
+    Column("p_late", Float, nullable=False),
+    Column("p_late_30", Float, nullable=False),
+    Column("expected_days_late", Integer, nullable=False),
+    Column("expected_payment_date", Date, nullable=False),
+    Column("model_kind", String(10), nullable=False),
+    PrimaryKeyConstraint("as_of", "customer_id", "invoice_id", "currency", name="pk_invoice_predictions"),
+)
+
+risk_scores = Table(
+    "risk_scores", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("score", SmallInteger, nullable=False),           # 0-100
+    Column("risk_class", String(10), nullable=False),        # low, medium, high, critical
+    Column("p_late", Float, nullable=False),
+    Column("p_late_30", Float, nullable=False),
+    Column("open_minor", BigInteger, nullable=False),
+    Column("overdue_minor", BigInteger, nullable=False),
+    Column("oldest_overdue_days", Integer),
+    Column("expected_late_minor", BigInteger, nullable=False),
+    Column("drivers", Text, nullable=False),
+    Column("model_kind", String(10), nullable=False),
+    PrimaryKeyConstraint("as_of", "customer_id", name="pk_risk_scores"),
+    Index("ix_risk_scores_class", "as_of", "risk_class"),
+)
+
+scoring_models = Table(
+    "scoring_models", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("kind", String(10), nullable=False),              # gbm or rules
+    Column("reason", Text, nullable=False),                  # why the rules were used, '' for gbm
+    Column("auc", Float),
+    Column("brier", Float),
+    Column("auc_30", Float),
+    Column("brier_30", Float),
+    Column("mae_days", Float),
+    Column("rows", Text, nullable=False),                    # JSON: train / calibration / test counts
+    Column("metrics", Text, nullable=False),                 # JSON: all metrics, baselines included
+    Column("artifact_path", Text, nullable=False),           # the fitted model (joblib), '' for rules
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("trained_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("as_of", name="pk_scoring_models"),
 )

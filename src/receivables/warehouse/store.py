@@ -31,8 +31,12 @@ from receivables.warehouse.schema import (
     kpi_daily,
     ledger_imports,
     ledger_lines,
+    invoice_predictions,
     open_items,
+    payer_profiles,
     quarantine,
+    risk_scores,
+    scoring_models,
     validation_reports,
 )
 
@@ -221,3 +225,17 @@ def known_payer_accounts(conn: Connection, before: dt.date) -> pd.DataFrame:
                     bank_lines.c.counterparty_account != "", bank_allocations.c.customer_id != "")
              .distinct())
     return pd.read_sql(query, conn)
+
+
+# -- scoring ----------------------------------------------------------------------------------------
+
+def replace_scores(conn: Connection, as_of: dt.date, *, profiles: pd.DataFrame, predictions: pd.DataFrame,
+                   risk: pd.DataFrame, model: dict) -> None:
+    """Replace the payer profiles, invoice predictions, risk scores and model row of `as_of`."""
+    for table in (payer_profiles, invoice_predictions, risk_scores, scoring_models):
+        conn.execute(delete(table).where(table.c.as_of == as_of))
+    day = pd.Timestamp(as_of)
+    bulk_insert(conn, payer_profiles, profiles.assign(as_of=day))
+    bulk_insert(conn, invoice_predictions, predictions.assign(as_of=day))
+    bulk_insert(conn, risk_scores, risk.assign(as_of=day))
+    conn.execute(insert(scoring_models).values(as_of=as_of, **model))
