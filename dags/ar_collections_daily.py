@@ -27,7 +27,11 @@ recomputes that date's snapshot from the ledger as it stood then.
 5. **match_bank_lines**: receipts the ledger does not know yet matched to open items (references,
    payer, amounts); **apply_matches**: allocations and exceptions to the warehouse, a lettering
    export for the accounting system. Nobody is reminded of an invoice paid today.
-6. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
+6. **score_customers**: payer profile per customer, and for every open invoice the probability
+   of being paid late (and more than 30 days late) and its expected payment date, from a model
+   trained on the ledger's history up to `as_of` (rules when the history is thin); a risk score
+   0–100 and class per customer with its drivers in words. Model metrics in `scoring_models`.
+7. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
    and KPIs (DSO countback, overdue ratio) for `as_of`.
 
 Settings: connection `receivables_warehouse`; Variables (or env) `receivables_ledger`,
@@ -102,11 +106,17 @@ def ar_collections_daily():
 
         return tasks.apply_matches(context)
 
+    @task
+    def score_customers(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.score_customers(context)
+
     ledger = load_ledger(validate_ledger(extract_ledger()))
     bank = validate_bank_lines(extract_bank_statements())
     matched = match_bank_lines()
     [ledger, bank] >> matched
-    matched >> apply_matches() >> compute_aging()
+    matched >> apply_matches() >> score_customers() >> compute_aging()
 
 
 ar_collections_daily()

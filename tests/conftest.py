@@ -24,6 +24,9 @@ os.environ.update({
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
     "GX_ANALYTICS_ENABLED": "False",
+    # Two xdist workers share the cores: OpenMP threads of the gradient boosting in each worker
+    # would spin against each other (a model fit takes several times longer).
+    "OMP_NUM_THREADS": "1",
 })
 for variable in ("RECEIVABLES_WAREHOUSE_URL", "RECEIVABLES_LEDGER", "RECEIVABLES_CUSTOMERS", "RECEIVABLES_HOME",
                  "RECEIVABLES_MAPPING"):

@@ -175,6 +175,38 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Open invoices on --as-of -> p_late and expected payment date, learnt from the ledger up to then."""
+    import csv
+
+    from receivables.ledger.open_items import open_items
+    from receivables.ledger.sources import read_ledger
+    from receivables.scoring.history import invoice_history
+    from receivables.scoring.model import train
+    from receivables.scoring.portfolio import predict_items
+    from receivables.validation.ledger import validate_ledger
+
+    customers, master = _customers(args.customers)
+    known = set(customers["customer_id"]) if master is not None else None
+    ledger = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known)
+    history = invoice_history(ledger.lines, customers, args.as_of, args.default_terms)
+    model = train(history, customers, args.as_of)
+    items = open_items(ledger.lines, customers, args.as_of, args.default_terms)
+    predictions, _ = predict_items(model, history, items, customers, args.as_of, country=args.country)
+    with open(args.out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["invoice_id", "customer_id", "p_late", "expected_payment_date"])
+        for row in predictions.itertuples():
+            writer.writerow([row.invoice_id, row.customer_id, f"{row.p_late:.4f}",
+                             row.expected_payment_date.date().isoformat()])
+    report = model.report
+    how = (f"gradient boosting, AUC {report.metrics['auc']:.3f} on the newest invoices" if "auc" in report.metrics
+           else report.kind if report.kind == "gbm" else f"rules: {report.reason}")
+    print(f"{len(predictions)} open invoices on {args.as_of} predicted ({how}); written to {args.out}",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from receivables.demo.generator import customers_for_lines, generate_portfolio
 
@@ -237,6 +269,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--customers", help="customer master CSV")
     p.add_argument("--default-terms", type=_days, default=30)
     p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("predict", help="probability of late payment and expected payment date of each open invoice")
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--as-of", type=_date, required=True, help="open invoices of this date; history up to it")
+    p.add_argument("--out", required=True)
+    p.add_argument("--customers", help="customer master CSV")
+    p.add_argument("--default-terms", type=_days, default=30)
+    p.add_argument("--country", default="FR", help="calendar of the expected payment dates (ISO 3166)")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("demo-data", help="generate a sample portfolio (FEC + customer master)")
     p.add_argument("--out", default=".data/demo")

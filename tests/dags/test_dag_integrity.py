@@ -69,17 +69,19 @@ def test_every_dag_has_an_owner_tags_docs_and_retries(dagbag):
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} never retries"
 
 
-def test_the_daily_wave_loads_the_ledger_applies_cash_then_ages(dagbag):
+def test_the_daily_wave_loads_the_ledger_applies_cash_then_ages_and_scores(dagbag):
     dag = dagbag.dags["ar_collections_daily"]   # get_dag() would ask the metadata DB
     assert {t.task_id for t in dag.tasks} == {"extract_ledger", "validate_ledger", "load_ledger",
                                               "extract_bank_statements", "validate_bank_lines", "match_bank_lines",
-                                              "apply_matches", "compute_aging"}
+                                              "apply_matches", "compute_aging", "score_customers"}
     assert dag.get_task("validate_ledger").upstream_task_ids == {"extract_ledger"}
     assert dag.get_task("load_ledger").upstream_task_ids == {"validate_ledger"}
     assert dag.get_task("validate_bank_lines").upstream_task_ids == {"extract_bank_statements"}
     # Cash is applied before anything downstream (aging, and later planning) sees the open items.
     assert dag.get_task("match_bank_lines").upstream_task_ids == {"load_ledger", "validate_bank_lines"}
     assert dag.get_task("apply_matches").upstream_task_ids == {"match_bank_lines"}
-    assert dag.get_task("compute_aging").upstream_task_ids == {"apply_matches"}
+    # Nobody is scored on an invoice paid this morning; the KPIs come last (DESIGN.md's wave).
+    assert dag.get_task("score_customers").upstream_task_ids == {"apply_matches"}
+    assert dag.get_task("compute_aging").upstream_task_ids == {"score_customers"}
     assert type(dag.timetable).__name__ == "BusinessDayTimetable"
     assert dag.catchup is False and dag.max_active_runs == 1

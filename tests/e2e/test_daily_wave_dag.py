@@ -14,7 +14,18 @@ import pytest
 from sqlalchemy import func, select
 
 from receivables.warehouse.db import make_engine, upgrade
-from receivables.warehouse.schema import aging_snapshots, kpi_daily, ledger_lines, open_items, quarantine, validation_reports
+from receivables.warehouse.schema import (
+    aging_snapshots,
+    invoice_predictions,
+    kpi_daily,
+    ledger_lines,
+    open_items,
+    payer_profiles,
+    quarantine,
+    risk_scores,
+    scoring_models,
+    validation_reports,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.xdist_group("airflow_metadata_db")
@@ -63,6 +74,11 @@ def snapshot(url: str, as_of: dt.date) -> dict:
             "kpis": sorted(conn.execute(select(kpi_daily.c.metric, kpi_daily.c.segment, kpi_daily.c.value)
                                         .where(kpi_daily.c.as_of == as_of)).all()),
             "reports": conn.execute(select(validation_reports.c.report_path)).scalars().all(),
+            "risk": sorted(conn.execute(select(risk_scores.c.customer_id, risk_scores.c.score, risk_scores.c.risk_class)
+                                        .where(risk_scores.c.as_of == as_of)).all()),
+            "predictions": sorted(conn.execute(select(invoice_predictions.c.customer_id, invoice_predictions.c.invoice_id,
+                                                      invoice_predictions.c.expected_payment_date)
+                                               .where(invoice_predictions.c.as_of == as_of)).all()),
         }
 
 
@@ -76,6 +92,23 @@ def test_the_daily_wave_loads_the_ledger_and_snapshots_the_aged_balance(daily_da
     assert {"dso_countback_days", "overdue_ratio"} <= {metric for metric, segment, _ in state["kpis"] if segment == ""}
     report = Path(state["reports"][0])
     assert report.exists() and "123456789FEC20250630.txt" in report.read_text(encoding="utf-8")
+
+
+def test_the_daily_wave_scores_every_customer_and_predicts_every_open_invoice(daily_dag, demo_portfolio):
+    dag, url = daily_dag
+    as_of = dt.date(2025, 6, 30)
+    run_on(dag, as_of)
+    state = snapshot(url, as_of)
+    open_invoices = {(c, i) for c, i, amount, _ in state["items"] if amount > 0}
+    assert {(c, i) for c, i, _ in state["predictions"]} == open_invoices
+    assert all(expected > as_of for _, _, expected in state["predictions"])   # unpaid today: paid later
+    with make_engine(url).connect() as conn:
+        model = conn.execute(select(scoring_models).where(scoring_models.c.as_of == as_of)).one()
+        profiles = conn.execute(select(func.count()).select_from(payer_profiles)).scalar_one()
+    # The demo's 18 months hold thousands of settled invoices: the model, not the rules.
+    assert model.kind == "gbm" and model.auc > 0.7 and Path(model.artifact_path).exists()
+    assert len(state["risk"]) == profiles == demo_portfolio["customers"]
+    assert {risk_class for _, _, risk_class in state["risk"]} == {"low", "medium", "high", "critical"}
 
 
 def test_running_the_wave_again_for_the_same_day_changes_nothing(daily_dag):

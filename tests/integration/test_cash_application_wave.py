@@ -56,3 +56,35 @@ def test_importing_the_same_statement_again_adds_nothing(warehouse_url, tmp_path
     assert again["applied"]["allocations"] == first["applied"]["allocations"]
     with make_engine(warehouse_url).connect() as conn:
         assert conn.execute(select(func.count()).select_from(bank_lines)).scalar_one() == demo_portfolio["statement_lines"]
+
+
+def test_scores_are_stored_after_todays_cash_and_a_rerun_replaces_them(warehouse_url, tmp_path, demo_portfolio):
+    from receivables.warehouse.schema import invoice_predictions, payer_profiles, risk_scores, scoring_models
+
+    settings = wave.WaveSettings(warehouse_url=warehouse_url, data_dir=tmp_path, ledger_paths=[str(demo_portfolio["fec"])],
+                                 customers_file=str(demo_portfolio["customers_csv"]),
+                                 bank_paths=[str(demo_portfolio["statement"])])
+    run_day(settings)
+    first = wave.score_customers(settings, AS_OF, now=NOW)
+    engine = make_engine(warehouse_url)
+
+    def stored():
+        with engine.connect() as conn:
+            return {
+                "predicted": set(conn.execute(select(invoice_predictions.c.invoice_id, invoice_predictions.c.open_minor))),
+                "open": set(conn.execute(select(open_items.c.invoice_id, open_items.c.open_minor).where(
+                    open_items.c.as_of == AS_OF, open_items.c.item_type == "invoice"))),
+                "risk": conn.execute(select(risk_scores.c.customer_id, risk_scores.c.score, risk_scores.c.p_late,
+                                            risk_scores.c.drivers).order_by(risk_scores.c.customer_id)).all(),
+                "profiles": conn.execute(select(func.count()).select_from(payer_profiles)).scalar_one(),
+                "models": conn.execute(select(scoring_models.c.kind, scoring_models.c.auc)).all(),
+            }
+
+    state = stored()
+    # the open items of the aged balance, after this morning's cash: what was paid today is not scored
+    assert state["predicted"] == state["open"]
+    assert len(state["risk"]) == state["profiles"] == demo_portfolio["customers"] == first["customers"]
+    [(kind, auc)] = state["models"]
+    assert kind == first["model"] == "gbm" and abs(auc - first["auc"]) < 1e-3
+    wave.score_customers(settings, AS_OF, now=NOW)
+    assert stored() == state                                   # replaced, not added: same rows, same scores

@@ -12,6 +12,8 @@ name in upper case, then to the defaults below. Nothing here is read at DAG pars
     RECEIVABLES_CUSTOMERS        the customer master CSV
     RECEIVABLES_MAPPING          the YAML column mapping for CSV/XLSX open-item exports
     RECEIVABLES_DEFAULT_TERMS_DAYS  payment terms when the master has none (default 30)
+    RECEIVABLES_COUNTRY          the company's country (ISO 3166): its business days date expected payments (FR)
+    RECEIVABLES_MIN_SETTLED_INVOICES  settled invoices the late-payment model needs, else rules (200)
     RECEIVABLES_BANK             bank statement files or globs, ':'-separated (the drop folder)
     RECEIVABLES_BANK_MAPPING     the YAML column mapping for CSV bank statements
     RECEIVABLES_SQL_SOURCES      JSON list of SQL sources: [{"name": "odoo", "url": "postgresql+psycopg://...",
@@ -53,6 +55,7 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
     """Settings from `lookup` (env by default; in Airflow: Variable, then env)."""
     ledger = lookup("receivables_ledger") or ""
     terms = lookup("receivables_default_terms_days")
+    min_settled = lookup("receivables_min_settled_invoices")
     return WaveSettings(
         warehouse_url=sqlalchemy_url(warehouse_url or lookup("receivables_warehouse_url") or default_warehouse_url()),
         data_dir=home() / ".data",
@@ -63,4 +66,6 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
         bank_paths=[p for p in (lookup("receivables_bank") or "").split(":") if p],
         bank_mapping=lookup("receivables_bank_mapping") or None,
         default_terms_days=int(terms) if terms else DEFAULT_TERMS_DAYS,
+        country=(lookup("receivables_country") or "FR").upper(),
+        min_settled_invoices=int(min_settled) if min_settled else 200,
     )

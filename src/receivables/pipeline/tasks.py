@@ -130,3 +130,8 @@ def apply_matches(context) -> dict:  # noqa: ANN001
     from receivables.pipeline import cash
 
     return cash.apply_matches(settings_from_airflow(context.get("params")), as_of_from_context(context))
+
+
+def score_customers(context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    return wave.score_customers(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))

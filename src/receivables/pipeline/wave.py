@@ -42,6 +42,8 @@ class WaveSettings:
     bank_mapping: str | None = None                         # YAML mapping for CSV statements
     default_terms_days: int = 30
     ledger_currency: str = "EUR"
+    country: str = "FR"                                     # the company's calendar (payment dates)
+    min_settled_invoices: int = 200                         # below: rule-based scoring, not the model
 
 
 def run_dir(settings: WaveSettings, as_of: dt.date) -> Path:
@@ -267,22 +269,27 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
     return summary
 
 
-def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
-    from receivables.kpis.aging import aging, kpis
+def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # noqa: ANN001, ANN201
+    """(receivable lines, customers, open items of `as_of` once today's cash is applied): the
+    auto allocations settle invoices the ledger does not know are paid yet."""
     from receivables.ledger.open_items import open_items
-    from receivables.warehouse.store import read_customers, read_receivable_lines, replace_snapshot
+    from receivables.matching.apply import apply_allocations
+    from receivables.warehouse.store import read_allocations, read_customers, read_receivable_lines
 
-    engine = _engine(settings)
     with engine.connect() as conn:
         lines = read_receivable_lines(conn)
         customers = read_customers(conn)
+        allocations = read_allocations(conn, as_of)
     items = open_items(lines, customers, as_of, settings.default_terms_days)
-    # Cash applied today (auto allocations) settles invoices the ledger does not know are paid.
-    from receivables.matching.apply import apply_allocations
-    from receivables.warehouse.store import read_allocations
+    return lines, customers, apply_allocations(items, allocations, as_of)
 
-    with engine.connect() as conn:
-        items = apply_allocations(items, read_allocations(conn, as_of), as_of)
+
+def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
+    from receivables.kpis.aging import aging, kpis
+    from receivables.warehouse.store import replace_snapshot
+
+    engine = _engine(settings)
+    lines, customers, items = open_items_after_cash(engine, settings, as_of)
     aged = aging(items)
     indicators = kpis(items, lines, customers, as_of)
     with engine.begin() as conn:
@@ -292,3 +299,40 @@ def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
             "overdue_items": len(overdue),
             "buckets_minor": {currency: {str(b): int(v) for b, v in per.groupby("bucket")["open_minor"].sum().items()}
                               for currency, per in items.groupby("currency")}}
+
+
+def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime) -> dict:
+    """Payer profiles, a prediction per open invoice and a risk score per customer for `as_of`,
+    from the ledger as it stood then and today's cash; the fitted model goes to the run folder."""
+    import joblib
+
+    from receivables.scoring.portfolio import score_portfolio
+    from receivables.warehouse.store import replace_scores
+
+    engine = _engine(settings)
+    lines, customers, items = open_items_after_cash(engine, settings, as_of)
+    result = score_portfolio(lines, customers, items, as_of, default_terms_days=settings.default_terms_days,
+                             ledger_currency=settings.ledger_currency, country=settings.country,
+                             min_settled=settings.min_settled_invoices)
+    report = result.model.report
+    artifact, digest = "", ""
+    if report.kind == "gbm":
+        path = run_dir(settings, as_of) / "late_payment_model.joblib"
+        joblib.dump(result.model, path)
+        artifact, digest = str(path), sha256_of(path)
+    metric = report.metrics.get
+    with engine.begin() as conn:
+        replace_scores(conn, as_of, profiles=result.profiles,
+                       predictions=result.predictions.assign(model_kind=report.kind), risk=result.risk, model={
+                           "kind": report.kind, "reason": report.reason, "auc": metric("auc"),
+                           "brier": metric("brier"), "auc_30": metric("auc_30"), "brier_30": metric("brier_30"),
+                           "mae_days": metric("mae_days"), "rows": json.dumps(report.rows),
+                           "metrics": json.dumps(report.metrics), "artifact_path": artifact,
+                           "artifact_sha256": digest, "trained_at": now})
+    classes = result.risk["risk_class"].value_counts()
+    summary = {"as_of": as_of.isoformat(), "model": report.kind, "reason": report.reason,
+               "auc": round(metric("auc"), 4) if metric("auc") is not None else None,
+               "customers": len(result.risk), "invoices_scored": len(result.predictions),
+               "risk_classes": {c: int(classes.get(c, 0)) for c in ("low", "medium", "high", "critical")}}
+    log.info("scores of %s: %s", as_of, summary)
+    return summary

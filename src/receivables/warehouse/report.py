@@ -16,6 +16,8 @@ from receivables.warehouse.schema import (
     ledger_imports,
     ledger_lines,
     quarantine,
+    risk_scores,
+    scoring_models,
     validation_reports,
 )
 
@@ -61,11 +63,23 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
         auto_lines, auto_amount = by_status.get("auto", (0, 0))
         out.append(f"  cash applied: {auto_lines} bank lines matched automatically ({format_minor(auto_amount, 'EUR')} EUR), "
                    f"{by_status.get('suggested', (0, 0))[0]} awaiting review, {exceptions} exceptions")
+    with engine.connect() as conn:
+        model = conn.execute(select(scoring_models.c.kind, scoring_models.c.reason, scoring_models.c.auc,
+                                    scoring_models.c.mae_days).where(scoring_models.c.as_of == as_of)).one_or_none()
+        classes = dict(conn.execute(select(risk_scores.c.risk_class, func.count()).where(
+            risk_scores.c.as_of == as_of).group_by(risk_scores.c.risk_class)).all())
+    if model is not None:
+        how = (f"gradient boosting (AUC {model.auc:.3f} on the newest invoices" if model.kind == "gbm" and model.auc
+               else f"rules ({model.reason}")
+        how += f", expected dates within {model.mae_days:.1f} days on average)" if model.mae_days is not None else ")"
+        out.append(f"  risk: {how}: " + ", ".join(f"{classes.get(c, 0)} {c}" for c in ("low", "medium", "high", "critical")))
     out.append("Where to look next:")
     for source_file, path in reports:
         out.append(f"  validation report of {source_file}: {path}")
     out.append("  quarantined lines and their reasons: warehouse table 'quarantine'")
     out.append("  matches to review and unmatched receipts: tables 'bank_allocations' (status suggested), "
                "'bank_exceptions'; lettering export in .data/runs/<date>/bank/lettering_export.csv")
+    out.append("  risk per customer with its drivers, payment predictions: tables 'risk_scores', "
+               "'invoice_predictions', 'payer_profiles'")
     out.append("  the run in the Airflow UI: make airflow, then http://localhost:8080 (README: logging in)")
     return "\n".join(out)
