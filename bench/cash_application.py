@@ -203,33 +203,13 @@ def child(folder: str, system: str, profile: bool) -> None:
     if system == "engine":
         from receivables.matching import engine
 
-        active = []   # only the outermost stage call is timed (a stage may call another)
+        from stage_timer import StageTimer
 
-        def timed(name, fn):
-            def wrapper(*a, **k):
-                if active:
-                    return fn(*a, **k)
-                active.append(name)
-                t = time.perf_counter()
-                try:
-                    return fn(*a, **k)
-                finally:
-                    active.pop()
-                    timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
-            return wrapper
-
-        # The stages: the engine's own functions that match() calls by name (read from its source,
-        # so the timing follows the engine as it changes; the engine file is not modified).
-        import ast
-        import inspect
-        import textwrap
-
-        tree = ast.parse(textwrap.dedent(inspect.getsource(engine.match)))
-        called = sorted({n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)})
-        for name in called:
-            fn = getattr(engine, name, None)
-            if inspect.isfunction(fn) and fn.__module__.startswith("receivables.matching"):
-                setattr(engine, name, timed(name, fn))
+        # The stages: the engine's own functions that match() calls by name (the engine file is
+        # not modified, and the timing follows the engine as it changes).
+        timer = StageTimer()
+        timer.seconds = timings
+        timer.wrap_calls(engine.match, engine, "receivables.matching")
         run = lambda: engine.match(data.lines, data.items, data.customers, known_accounts=data.known_accounts)  # noqa: E731
     else:
         import odoo_baseline
