@@ -179,7 +179,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Open invoices on --as-of -> p_late and expected payment date, learnt from the ledger up to then."""
     import csv
 
-    from receivables.ledger.open_items import open_items
+    from receivables.ledger.open_items import open_items, receivable_lines_open
     from receivables.ledger.sources import read_ledger
     from receivables.scoring.history import invoice_history
     from receivables.scoring.model import train
@@ -189,9 +189,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     customers, master = _customers(args.customers)
     known = set(customers["customer_id"]) if master is not None else None
     ledger = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known)
-    history = invoice_history(ledger.lines, customers, args.as_of, args.default_terms)
+    lines_open = receivable_lines_open(ledger.lines, args.as_of)
+    history = invoice_history(ledger.lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
     model = train(history, customers, args.as_of)
-    items = open_items(ledger.lines, customers, args.as_of, args.default_terms)
+    items = open_items(ledger.lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
     predictions, _ = predict_items(model, history, items, customers, args.as_of, country=args.country)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -15,6 +15,13 @@ AS_OF = dt.date(2025, 6, 30)
 NOW = dt.datetime(2025, 6, 30, 6, 0, tzinfo=dt.timezone.utc)
 
 
+def demo_settings(warehouse_url: str, tmp_path, demo_portfolio: dict) -> wave.WaveSettings:  # noqa: ANN001
+    """The demo portfolio's ledger, customer master and statement of the day, into `warehouse_url`."""
+    return wave.WaveSettings(warehouse_url=warehouse_url, data_dir=tmp_path, ledger_paths=[str(demo_portfolio["fec"])],
+                             customers_file=str(demo_portfolio["customers_csv"]),
+                             bank_paths=[str(demo_portfolio["statement"])])
+
+
 def run_day(settings: wave.WaveSettings) -> dict:
     manifest = wave.validate_ledger(settings, wave.extract_ledger(settings, AS_OF))
     wave.load_ledger(settings, manifest, now=NOW)
@@ -26,9 +33,7 @@ def run_day(settings: wave.WaveSettings) -> dict:
 
 
 def test_todays_receipts_are_matched_and_their_invoices_no_longer_open(warehouse_url, tmp_path, demo_portfolio):
-    settings = wave.WaveSettings(warehouse_url=warehouse_url, data_dir=tmp_path, ledger_paths=[str(demo_portfolio["fec"])],
-                                 customers_file=str(demo_portfolio["customers_csv"]),
-                                 bank_paths=[str(demo_portfolio["statement"])])
+    settings = demo_settings(warehouse_url, tmp_path, demo_portfolio)
     result = run_day(settings)
     engine = make_engine(warehouse_url)
     with engine.connect() as conn:
@@ -47,9 +52,7 @@ def test_todays_receipts_are_matched_and_their_invoices_no_longer_open(warehouse
 
 
 def test_importing_the_same_statement_again_adds_nothing(warehouse_url, tmp_path, demo_portfolio):
-    settings = wave.WaveSettings(warehouse_url=warehouse_url, data_dir=tmp_path, ledger_paths=[str(demo_portfolio["fec"])],
-                                 customers_file=str(demo_portfolio["customers_csv"]),
-                                 bank_paths=[str(demo_portfolio["statement"])])
+    settings = demo_settings(warehouse_url, tmp_path, demo_portfolio)
     first = run_day(settings)
     again = run_day(settings)
     assert again["bank"]["files"][0]["new_lines"] == 0
@@ -61,9 +64,7 @@ def test_importing_the_same_statement_again_adds_nothing(warehouse_url, tmp_path
 def test_scores_are_stored_after_todays_cash_and_a_rerun_replaces_them(warehouse_url, tmp_path, demo_portfolio):
     from receivables.warehouse.schema import invoice_predictions, payer_profiles, risk_scores, scoring_models
 
-    settings = wave.WaveSettings(warehouse_url=warehouse_url, data_dir=tmp_path, ledger_paths=[str(demo_portfolio["fec"])],
-                                 customers_file=str(demo_portfolio["customers_csv"]),
-                                 bank_paths=[str(demo_portfolio["statement"])])
+    settings = demo_settings(warehouse_url, tmp_path, demo_portfolio)
     run_day(settings)
     first = wave.score_customers(settings, AS_OF, now=NOW)
     engine = make_engine(warehouse_url)

@@ -123,13 +123,16 @@ def due_dates(items: pd.DataFrame, customers: pd.DataFrame, default_terms_days: 
 
 
 def open_items(lines: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
-               default_terms_days: int = 30) -> pd.DataFrame:
-    """Every document still open on `as_of`, one row per customer, document, currency and side."""
+               default_terms_days: int = 30, *, lines_open: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every document still open on `as_of`, one row per customer, document, currency and side.
+
+    `lines_open`: `receivable_lines_open(lines, as_of)` when the caller has it already (it is
+    the costly part, and scoring needs it too)."""
     cutoff = pd.Timestamp(as_of)
-    rec = receivable_lines_open(lines, as_of)
+    rec = receivable_lines_open(lines, as_of) if lines_open is None else lines_open
     if rec.empty:
         return pd.DataFrame(columns=OPEN_ITEM_COLUMNS)
-    rec["original"] = rec["amount"].abs()
+    rec = rec.assign(original=rec["amount"].abs())
     items = (
         rec.groupby(["customer_id", "invoice_id", "currency", "item_type"], sort=True)
         .agg(doc_date=("doc_date", "min"), source_due=("due_date", "max"),

@@ -270,9 +270,10 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
 
 
 def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # noqa: ANN001, ANN201
-    """(receivable lines, customers, open items of `as_of` once today's cash is applied): the
-    auto allocations settle invoices the ledger does not know are paid yet."""
-    from receivables.ledger.open_items import open_items
+    """(receivable lines, customers, open items of `as_of` once today's cash is applied, the
+    lines' open amounts on `as_of`): the auto allocations settle invoices the ledger does not
+    know are paid yet."""
+    from receivables.ledger.open_items import open_items, receivable_lines_open
     from receivables.matching.apply import apply_allocations
     from receivables.warehouse.store import read_allocations, read_customers, read_receivable_lines
 
@@ -280,8 +281,9 @@ def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # no
         lines = read_receivable_lines(conn)
         customers = read_customers(conn)
         allocations = read_allocations(conn, as_of)
-    items = open_items(lines, customers, as_of, settings.default_terms_days)
-    return lines, customers, apply_allocations(items, allocations, as_of)
+    lines_open = receivable_lines_open(lines, as_of)
+    items = open_items(lines, customers, as_of, settings.default_terms_days, lines_open=lines_open)
+    return lines, customers, apply_allocations(items, allocations, as_of), lines_open
 
 
 def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
@@ -289,7 +291,7 @@ def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
     from receivables.warehouse.store import replace_snapshot
 
     engine = _engine(settings)
-    lines, customers, items = open_items_after_cash(engine, settings, as_of)
+    lines, customers, items, _ = open_items_after_cash(engine, settings, as_of)
     aged = aging(items)
     indicators = kpis(items, lines, customers, as_of)
     with engine.begin() as conn:
@@ -310,10 +312,10 @@ def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime)
     from receivables.warehouse.store import replace_scores
 
     engine = _engine(settings)
-    lines, customers, items = open_items_after_cash(engine, settings, as_of)
+    lines, customers, items, lines_open = open_items_after_cash(engine, settings, as_of)
     result = score_portfolio(lines, customers, items, as_of, default_terms_days=settings.default_terms_days,
                              ledger_currency=settings.ledger_currency, country=settings.country,
-                             min_settled=settings.min_settled_invoices)
+                             min_settled=settings.min_settled_invoices, lines_open=lines_open)
     report = result.model.report
     artifact, digest = "", ""
     if report.kind == "gbm":

@@ -159,9 +159,9 @@ def late_interest_minor(open_minor: np.ndarray, due: np.ndarray, as_of: dt.date,
             raise LegalRulesError(f"{rules.source}: rate {rate + rules.margin} % is finer than a basis point")
         numerator = numerator + amounts.astype(object) * bp * days.astype(object)
     denominator = 10_000 * rules.day_count
-    # half up on non-negative amounts: floor((2n + d) / 2d)
-    return np.array([(2 * n + denominator) // (2 * denominator) if n >= 0 else -((-2 * n + denominator) // (2 * denominator))
-                     for n in numerator], dtype="int64")
+    # half up, away from zero for a negative amount: sign x floor((2|n| + d) / 2d), elementwise
+    rounded = (2 * np.abs(numerator) + denominator) // (2 * denominator)
+    return (np.sign(amounts) * rounded).astype("int64")
 
 
 def recovery_indemnity(rules: LegalRules, *, b2b: bool = True) -> Money:

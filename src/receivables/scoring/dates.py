@@ -27,6 +27,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from receivables.scoring.history import settled_invoices
+
 USUAL_DAY_MIN_PAYMENTS = 4
 USUAL_DAY_MIN_SHARE = 0.5
 BEYOND_HISTORY_DAYS = 14
@@ -34,9 +36,9 @@ _OFFSET, _SPAN = 100_000, 1_000_000     # sort key: customer code * _SPAN + days
 
 
 def _delays(history: pd.DataFrame) -> pd.DataFrame:
-    settled = history[history["settle_date"].notna()]
+    settled = settled_invoices(history)
     return pd.DataFrame({"customer_id": settled["customer_id"].to_numpy(),
-                         "days": (settled["settle_date"] - settled["due_date"]).dt.days.to_numpy(dtype="int64")})
+                         "days": settled["days_late"].to_numpy(dtype="int64")})
 
 
 def expected_days_late(history: pd.DataFrame, customer_ids: pd.Series, days_overdue: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from receivables.ledger.schema import SEGMENTS
+from receivables.scoring.history import settled_invoices
 
 FEATURES = [
     "days_overdue_now", "age_days", "log_amount", "terms_days", "amount_vs_usual",
@@ -55,8 +56,8 @@ _SETTLED_SUMS = ["n", "dl", "dl2", "wdl", "amt", "late", "late30", "partial", "d
 
 
 def _settlements(history: pd.DataFrame) -> pd.DataFrame:
-    settled = history[history["settle_date"].notna()]
-    dl = (settled["settle_date"] - settled["due_date"]).dt.days.astype("float64")
+    settled = settled_invoices(history)
+    dl = settled["days_late"]
     out = pd.DataFrame({
         "customer_id": settled["customer_id"].to_numpy(),
         "t": settled["known_settled"].to_numpy(dtype="datetime64[ns]"),
@@ -68,7 +69,7 @@ def _settlements(history: pd.DataFrame) -> pd.DataFrame:
         "late": (dl > 0).to_numpy(dtype="float64"),
         "late30": (dl > 30).to_numpy(dtype="float64"),
         "partial": settled["partial"].to_numpy(dtype="float64"),
-        "dtp": (settled["settle_date"] - settled["doc_date"]).dt.days.to_numpy(dtype="float64"),
+        "dtp": settled["days_to_pay"].to_numpy(),
     })
     return _cumulative(out, _SETTLED_SUMS, running_max="dl")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 
 from receivables.ledger.open_items import due_dates, is_opening, receivable_lines_open
@@ -36,13 +35,13 @@ INVOICE_HISTORY_COLUMNS = [
 
 
 def invoice_history(lines: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
-                    default_terms_days: int = 30) -> pd.DataFrame:
+                    default_terms_days: int = 30, *, lines_open: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per invoice booked on or before `as_of` (INVOICE_HISTORY_COLUMNS), with its
-    settlement date when it was settled by then (NaT otherwise)."""
-    rec = receivable_lines_open(lines, as_of)
+    settlement date when it was settled by then (NaT otherwise). `lines_open`: as open_items'."""
+    rec = receivable_lines_open(lines, as_of) if lines_open is None else lines_open
     if rec.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
-    rec["opening"] = is_opening(rec)
+    rec = rec.assign(opening=is_opening(rec))
     # The last credit of each lettering group (lettered on as_of) is when the group was settled.
     lettered = rec[rec["lettered"]]
     credits = lettered[lettered["credit_minor"] > 0]
@@ -87,6 +86,9 @@ _DTYPES = {
 }
 
 
-def days_between(later: pd.Series, earlier: pd.Series) -> np.ndarray:
-    """Whole days from `earlier` to `later` as float (NaN where either is missing)."""
-    return ((later - earlier).dt.days).to_numpy(dtype="float64", na_value=np.nan)
+def settled_invoices(history: pd.DataFrame) -> pd.DataFrame:
+    """The settled invoices of `history` with `days_late` (payment - due date) and `days_to_pay`
+    (payment - document date), in days (float)."""
+    settled = history[history["settle_date"].notna()]
+    return settled.assign(days_late=(settled["settle_date"] - settled["due_date"]).dt.days.astype("float64"),
+                          days_to_pay=(settled["settle_date"] - settled["doc_date"]).dt.days.astype("float64"))

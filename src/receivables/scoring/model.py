@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from receivables.scoring.features import FEATURES, features
+from receivables.scoring.history import settled_invoices
 
 MIN_SETTLED = 200
 MIN_PER_CLASS = 20
@@ -156,10 +157,9 @@ def training_frame(history: pd.DataFrame, customers: pd.DataFrame, as_of: dt.dat
     return frame
 
 
-def priors_of(history: pd.DataFrame, as_of: dt.date) -> Priors:
+def priors_of(history: pd.DataFrame) -> Priors:
     """The portfolio's late rate and > 30 days rate over its settled invoices."""
-    settled = history[history["settle_date"].notna()]
-    days = (settled["settle_date"] - settled["due_date"]).dt.days
+    days = settled_invoices(history)["days_late"]
     if days.empty:
         return Priors()
     return Priors(late=float((days > 0).mean()), late_30=float((days > 30).mean()))
@@ -247,7 +247,7 @@ def _probability_metrics(model, test: pd.DataFrame, label: str, priors: Priors) 
 def train(history: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, *, ledger_currency: str = "EUR",
           min_settled: int = MIN_SETTLED, seed: int = 0) -> LatePaymentModel:
     """Learn from `history` (invoice_history of `as_of`); rules when the history is too thin."""
-    priors = priors_of(history[history["in_history_window"]], as_of)
+    priors = priors_of(history[history["in_history_window"]])
     settled_n = int((history["in_history_window"] & history["settle_date"].notna()).sum())
     if settled_n < min_settled:
         return LatePaymentModel(ModelReport("rules", f"{settled_n} settled invoices in the history "

@@ -35,13 +35,12 @@ from receivables.scoring.model import MIN_SETTLED, LatePaymentModel, train
 from receivables.scoring.profile import payer_profiles
 from receivables.scoring.risk import contributions, driver_texts, risk_scores
 
-PREDICTION_COLUMNS = ["customer_id", "invoice_id", "currency", "open_minor", "due_date", "days_overdue",
-                      "p_late", "p_late_30", "expected_days_late", "expected_payment_date"]
 
 _PREDICTION_DTYPES = {"customer_id": "object", "invoice_id": "object", "currency": "object", "open_minor": "int64",
                       "due_date": "datetime64[ns]", "days_overdue": "int64", "p_late": "float64",
                       "p_late_30": "float64", "expected_days_late": "int64",
                       "expected_payment_date": "datetime64[ns]"}
+PREDICTION_COLUMNS = list(_PREDICTION_DTYPES)
 
 
 @dataclass
@@ -96,8 +95,9 @@ def _next_invoice_queries(history: pd.DataFrame, customers: pd.DataFrame, ids: p
 def score_portfolio(lines: pd.DataFrame, customers: pd.DataFrame, items: pd.DataFrame, as_of: dt.date, *,
                     default_terms_days: int = 30, ledger_currency: str = "EUR", country: str = "FR",
                     min_settled: int = MIN_SETTLED, disputes: pd.DataFrame | None = None,
-                    promises: pd.DataFrame | None = None, seed: int = 0) -> ScoringResult:
-    history = invoice_history(lines, customers, as_of, default_terms_days)
+                    promises: pd.DataFrame | None = None, seed: int = 0,
+                    lines_open: pd.DataFrame | None = None) -> ScoringResult:
+    history = invoice_history(lines, customers, as_of, default_terms_days, lines_open=lines_open)
     model = train(history, customers, as_of, ledger_currency=ledger_currency, min_settled=min_settled, seed=seed)
     model.report.metrics.update(backtest(history, as_of, country=country))
     profiles = payer_profiles(history, items, customers, as_of, ledger_currency, disputes, promises)

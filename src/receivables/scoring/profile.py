@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from receivables.scoring.dates import usual_payment_day
+from receivables.scoring.history import settled_invoices
 
 VOLUME_SEGMENTS = ((10_000_00, "TPE"), (100_000_00, "PME"), (1_000_000_00, "ETI"))  # minor units, else GE
 
@@ -54,9 +55,7 @@ def payer_profiles(history: pd.DataFrame, items: pd.DataFrame, customers: pd.Dat
     out = pd.DataFrame(index=ids)
     out["currency"] = ledger_currency
 
-    settled = history[history["settle_date"].notna()].copy()
-    settled["dl"] = (settled["settle_date"] - settled["due_date"]).dt.days.astype("float64")
-    settled["dtp"] = (settled["settle_date"] - settled["doc_date"]).dt.days.astype("float64")
+    settled = settled_invoices(history).rename(columns={"days_late": "dl", "days_to_pay": "dtp"})
     by = settled.groupby("customer_id")
     out["invoices"] = history.groupby("customer_id").size().reindex(ids).fillna(0).astype("int64")
     out["invoices_settled"] = by.size().reindex(ids).fillna(0).astype("int64")
