@@ -31,11 +31,18 @@ recomputes that date's snapshot from the ledger as it stood then.
    of being paid late (and more than 30 days late) and its expected payment date, from a model
    trained on the ledger's history up to `as_of` (rules when the history is thin); a risk score
    0–100 and class per customer with its drivers in words. Model metrics in `scoring_models`.
-7. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
+7. **plan_collection_actions**: today's reminders from the collection scenarios (courtesy
+   notice, emails, SMS, letters, calls, formal notices with the legal late fees, agency
+   hand-offs; statements for strategic accounts), one message per customer, step and channel,
+   in `collection_actions`. Disputed, promised, rescheduled and paid-today invoices are left
+   alone (`collection_steps` says why); promises are judged kept or broken after today's cash;
+   formal notices and hand-offs wait for approval. Re-running a date gives the same actions.
+8. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
    and KPIs (DSO countback, overdue ratio) for `as_of`.
 
 Settings: connection `receivables_warehouse`; Variables (or env) `receivables_ledger`,
-`receivables_customers`, `receivables_mapping`, `receivables_bank`. Params override the paths.
+`receivables_customers`, `receivables_mapping`, `receivables_bank`, `receivables_scenarios`,
+`receivables_disputes`, `receivables_promises`, `receivables_payment_plans`. Params override the paths.
 """
 
 
@@ -112,11 +119,17 @@ def ar_collections_daily():
 
         return tasks.score_customers(context)
 
+    @task
+    def plan_collection_actions(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.plan_collection_actions(context)
+
     ledger = load_ledger(validate_ledger(extract_ledger()))
     bank = validate_bank_lines(extract_bank_statements())
     matched = match_bank_lines()
     [ledger, bank] >> matched
-    matched >> apply_matches() >> score_customers() >> compute_aging()
+    matched >> apply_matches() >> score_customers() >> plan_collection_actions() >> compute_aging()
 
 
 ar_collections_daily()

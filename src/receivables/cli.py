@@ -1,6 +1,9 @@
 """The `receivables` command (contract in DESIGN.md; users and acceptance checks script it).
 
     receivables load-ledger 123456789FEC20250630.txt --customers customers.csv --json
+    receivables plan --ledger 123456789FEC20250630.txt --customers customers.csv --as-of 2025-06-30 \
+        --out actions.csv --preview preview/
+    receivables import disputes disputes.csv
     receivables demo-data --out .data/demo --customers 300 --end 2025-06-30
     receivables db upgrade
     receivables summary --as-of 2025-06-30
@@ -208,6 +211,101 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_history(path: str | None):  # noqa: ANN202
+    """The steps already taken (customer_id, invoice_id, step_id[, due_date]) from a CSV, else none."""
+    import pandas as pd
+
+    if not path:
+        return None
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"customer_id", "invoice_id", "step_id"} - set(frame.columns)
+    if missing:
+        raise InputError(f"{Path(path).name}, line 1: missing column(s) {', '.join(sorted(missing))}")
+    if "due_date" in frame:
+        frame["due_date"] = pd.to_datetime(frame["due_date"].replace("", None), errors="coerce")
+    return frame
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """The collection actions the scenarios call for on --as-of, one CSV row per message."""
+    import csv
+
+    from receivables.ledger.open_items import open_items, receivable_lines_open
+    from receivables.ledger.sources import read_ledger
+    from receivables.money import format_minor
+    from receivables.scenarios.legal import LegalRulesError, load_rules
+    from receivables.scenarios.planner import plan_actions
+    from receivables.scenarios.policy import default_policy_path, load_policy
+    from receivables.scenarios.registers import (
+        judge_promises,
+        plan_instalments,
+        plan_invoices,
+        read_register,
+    )
+    from receivables.scoring.portfolio import score_portfolio
+    from receivables.validation.ledger import validate_ledger
+
+    policy = load_policy(Path(args.scenarios) if args.scenarios else default_policy_path())
+    customers, master = _customers(args.customers)
+    known = set(customers["customer_id"]) if master is not None else None
+    ledger = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known)
+    lines_open = receivable_lines_open(ledger.lines, args.as_of)
+    items = open_items(ledger.lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
+    registers = {kind: read_register(Path(path), kind) if path else None for kind, path in
+                 (("disputes", args.disputes), ("promises", args.promises), ("payment_plans", args.payment_plans))}
+    scores = score_portfolio(ledger.lines, customers, items, args.as_of, default_terms_days=args.default_terms,
+                             country=args.country, lines_open=lines_open, disputes=registers["disputes"],
+                             promises=None)
+    promises = registers["promises"]
+    if promises is not None:
+        promises = judge_promises(promises, items, args.as_of)
+    plans = registers["payment_plans"]
+    try:
+        legal = load_rules(args.country)
+    except LegalRulesError as error:
+        print(f"receivables: warning: {error}: formal notices are held", file=sys.stderr)
+        legal = None
+    result = plan_actions(items, customers, scores.risk, policy, args.as_of, done=_read_history(args.history),
+                          disputes=registers["disputes"], promises=promises,
+                          plans=plan_invoices(plans) if plans is not None else None,
+                          instalments=plan_instalments(plans, items) if plans is not None else None,
+                          legal=legal, country=args.country)
+    with open(args.out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["action_key", "customer_id", "step", "channel", "invoice_ids", "amount", "currency",
+                         "language", "requires_approval"])
+        for row in result.actions.itertuples():
+            writer.writerow([row.action_key, row.customer_id, row.step_id, row.channel, row.invoice_ids,
+                             format_minor(row.amount_minor, row.currency), row.currency, row.language,
+                             "true" if row.requires_approval else "false"])
+    held = result.skipped["reason"].value_counts()
+    print(f"{len(result.actions)} actions on {args.as_of} for {result.actions['customer_id'].nunique()} customers "
+          f"({', '.join(f'{c} {n}' for c, n in result.actions['channel'].value_counts().sort_index().items())}); "
+          f"not sent: {', '.join(f'{r} {n}' for r, n in held.sort_index().items()) or 'none'}; "
+          f"written to {args.out}", file=sys.stderr)
+    if args.preview:
+        from receivables.scenarios.preview import preview_plan
+
+        index = preview_plan(Path(args.preview), result, customers=customers, items=items, risk=scores.risk,
+                             legal=legal, as_of=args.as_of)
+        print(f"preview of every message: {index}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Upsert a register file (disputes, promises, payment plans) into the warehouse: all or nothing."""
+    from receivables.scenarios.registers import read_register
+    from receivables.warehouse.db import make_engine
+    from receivables.warehouse.store import upsert_register
+
+    kind = args.register.replace("-", "_")
+    frame = read_register(Path(args.file), kind)
+    with make_engine(_warehouse_url(args)).begin() as conn:
+        count = upsert_register(conn, kind, frame, now=dt.datetime.now(dt.timezone.utc))
+    print(f"{count} {args.register} imported from {Path(args.file).name}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from receivables.demo.generator import customers_for_lines, generate_portfolio
 
@@ -280,6 +378,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--country", default="FR", help="calendar of the expected payment dates (ISO 3166)")
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser("plan", help="the collection actions the scenarios call for on a date, one row per message")
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--as-of", type=_date, required=True)
+    p.add_argument("--scenarios", help="collection policy YAML (default: include/scenarios/default_fr_b2b.yaml)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--customers", help="customer master CSV")
+    p.add_argument("--default-terms", type=_days, default=30)
+    p.add_argument("--country", default="FR", help="the company's country: business days and late-payment law")
+    p.add_argument("--disputes", help="disputes CSV")
+    p.add_argument("--promises", help="promises-to-pay CSV")
+    p.add_argument("--payment-plans", help="payment plans CSV")
+    p.add_argument("--history", help="steps already taken: CSV customer_id,invoice_id,step_id[,due_date]")
+    p.add_argument("--preview", metavar="DIR", help="render every message (HTML, text, PDF) into DIR for review")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("import", help="import a register file into the warehouse (upsert by id)")
+    p.add_argument("register", choices=["disputes", "promises", "payment-plans"])
+    p.add_argument("file")
+    p.add_argument("--url", help="SQLAlchemy URL (default: RECEIVABLES_WAREHOUSE_URL or .data/warehouse.db)")
+    p.set_defaults(func=cmd_import)
+
     p = sub.add_parser("demo-data", help="generate a sample portfolio (FEC + customer master)")
     p.add_argument("--out", default=".data/demo")
     p.add_argument("--customers", type=int, default=300)
@@ -306,11 +425,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from receivables.bank.schema import StatementFormatError
     from receivables.ledger.schema import LedgerFormatError
+    from receivables.scenarios.policy import PolicyError
+    from receivables.scenarios.registers import RegisterError
     from receivables.validation.ledger import SystemicValidationError
 
     try:
         return args.func(args)
-    except (LedgerFormatError, StatementFormatError, SystemicValidationError, InputError) as error:
+    except (LedgerFormatError, StatementFormatError, SystemicValidationError, InputError, PolicyError,
+            RegisterError) as error:
         print(f"receivables: error: {error}", file=sys.stderr)
         return 2
 

@@ -69,11 +69,12 @@ def test_every_dag_has_an_owner_tags_docs_and_retries(dagbag):
             assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} never retries"
 
 
-def test_the_daily_wave_loads_the_ledger_applies_cash_then_ages_and_scores(dagbag):
+def test_the_daily_wave_loads_the_ledger_applies_cash_then_scores_plans_and_ages(dagbag):
     dag = dagbag.dags["ar_collections_daily"]   # get_dag() would ask the metadata DB
     assert {t.task_id for t in dag.tasks} == {"extract_ledger", "validate_ledger", "load_ledger",
                                               "extract_bank_statements", "validate_bank_lines", "match_bank_lines",
-                                              "apply_matches", "compute_aging", "score_customers"}
+                                              "apply_matches", "compute_aging", "score_customers",
+                                              "plan_collection_actions"}
     assert dag.get_task("validate_ledger").upstream_task_ids == {"extract_ledger"}
     assert dag.get_task("load_ledger").upstream_task_ids == {"validate_ledger"}
     assert dag.get_task("validate_bank_lines").upstream_task_ids == {"extract_bank_statements"}
@@ -82,6 +83,8 @@ def test_the_daily_wave_loads_the_ledger_applies_cash_then_ages_and_scores(dagba
     assert dag.get_task("apply_matches").upstream_task_ids == {"match_bank_lines"}
     # Nobody is scored on an invoice paid this morning; the KPIs come last (DESIGN.md's wave).
     assert dag.get_task("score_customers").upstream_task_ids == {"apply_matches"}
-    assert dag.get_task("compute_aging").upstream_task_ids == {"score_customers"}
+    # Reminders are planned from today's scores; the KPIs come after, as in DESIGN.md's wave.
+    assert dag.get_task("plan_collection_actions").upstream_task_ids == {"score_customers"}
+    assert dag.get_task("compute_aging").upstream_task_ids == {"plan_collection_actions"}
     assert type(dag.timetable).__name__ == "BusinessDayTimetable"
     assert dag.catchup is False and dag.max_active_runs == 1

@@ -16,6 +16,8 @@ from sqlalchemy import func, select
 from receivables.warehouse.db import make_engine, upgrade
 from receivables.warehouse.schema import (
     aging_snapshots,
+    collection_action_lines,
+    collection_actions,
     invoice_predictions,
     kpi_daily,
     ledger_lines,
@@ -76,6 +78,10 @@ def snapshot(url: str, as_of: dt.date) -> dict:
             "reports": conn.execute(select(validation_reports.c.report_path)).scalars().all(),
             "risk": sorted(conn.execute(select(risk_scores.c.customer_id, risk_scores.c.score, risk_scores.c.risk_class)
                                         .where(risk_scores.c.as_of == as_of)).all()),
+            "actions": sorted(conn.execute(select(collection_actions.c.action_key, collection_actions.c.customer_id,
+                                                  collection_actions.c.step_id, collection_actions.c.channel,
+                                                  collection_actions.c.amount_minor)
+                                           .where(collection_actions.c.as_of == as_of)).all()),
             "predictions": sorted(conn.execute(select(invoice_predictions.c.customer_id, invoice_predictions.c.invoice_id,
                                                       invoice_predictions.c.expected_payment_date)
                                                .where(invoice_predictions.c.as_of == as_of)).all()),
@@ -109,6 +115,26 @@ def test_the_daily_wave_scores_every_customer_and_predicts_every_open_invoice(da
     assert model.kind == "gbm" and model.auc > 0.7 and Path(model.artifact_path).exists()
     assert len(state["risk"]) == profiles == demo_portfolio["customers"]
     assert {risk_class for _, _, risk_class in state["risk"]} == {"low", "medium", "high", "critical"}
+
+
+def test_the_daily_wave_plans_todays_reminders_from_the_default_scenarios(daily_dag):
+    dag, url = daily_dag
+    as_of = dt.date(2025, 6, 30)
+    run_on(dag, as_of)
+    state = snapshot(url, as_of)
+    open_invoices = {(c, i) for c, i, amount, _ in state["items"] if amount > 0}
+    with make_engine(url).connect() as conn:
+        lines = conn.execute(select(collection_action_lines.c.customer_id, collection_action_lines.c.invoice_id,
+                                    collection_action_lines.c.step_id)
+                             .where(collection_action_lines.c.as_of == as_of)).all()
+        approval = conn.execute(select(collection_actions.c.channel, collection_actions.c.requires_approval)
+                                .where(collection_actions.c.as_of == as_of)).all()
+    # the first run: every overdue invoice starts at the first reminder (one step per run), strategic
+    # accounts get a statement, invoices due within 7 days a courtesy notice
+    assert {step for _, _, step, _, _ in state["actions"]} >= {"courtesy", "reminder_1", "statement_1"}
+    # every reminder is about an invoice still open after today's cash (a thank-you about one paid)
+    assert {(c, i) for c, i, step in lines if step != "thank_you" and "#" not in i} <= open_invoices
+    assert all(needs for channel, needs in approval if channel in ("formal_notice", "agency_handoff"))
 
 
 def test_running_the_wave_again_for_the_same_day_changes_nothing(daily_dag):

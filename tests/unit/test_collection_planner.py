@@ -4,13 +4,16 @@ what was already sent, and the reasons a due step does not go out."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pandas as pd
 
 from ar_documents import ledger, line
 from receivables.ledger.open_items import open_items
 from receivables.ledger.schema import CUSTOMER_COLUMNS, conform
-from receivables.scenarios.planner import ACTION_COLUMNS, LINE_COLUMNS, SKIPPED_COLUMNS, plan_actions
+from receivables.scenarios.legal import load_rules
+from receivables.scenarios.planner import ACTION_COLUMNS, LINE_COLUMNS, PASSING_REASONS, SKIPPED_COLUMNS, plan_actions
+from receivables.scenarios.registers import plan_instalments, plan_invoices
 from receivables.scenarios.policy import default_policy_path, load_policy
 
 POLICY = load_policy(default_policy_path())
@@ -56,7 +59,7 @@ def sent(result) -> list[tuple[str, str, str, str]]:  # noqa: ANN001
 
 
 def reasons(result) -> list[tuple[str, str, str, str]]:  # noqa: ANN001
-    return list(result.skipped[SKIPPED_COLUMNS].itertuples(index=False, name=None))
+    return list(result.skipped[["customer_id", "invoice_id", "step_id", "reason"]].itertuples(index=False, name=None))
 
 
 # -- which step, when -----------------------------------------------------------------------------
@@ -248,3 +251,122 @@ def test_planning_twice_gives_identical_actions_and_keys():
 def test_an_invoice_first_seen_after_its_due_date_gets_no_courtesy_notice_but_the_first_reminder():
     docs = [invoice("C1", "FA-LATE", "2025-06-20", 100_000)]
     assert sent(plan(docs, "2025-06-24")) == [("C1", "reminder_1", "email", "FA-LATE")]
+
+
+# -- legal fees on formal notices -----------------------------------------------------------------
+
+def test_a_formal_notice_asks_for_the_principal_the_late_interest_and_the_indemnity():
+    docs = [invoice("C1", "FA-1", "2025-05-30", 100_000)]
+    result = plan(docs, "2025-07-15", done=done(("C1", "FA-1", LATE_STEPS[:-1])), legal=load_rules("FR"))
+    action, line_ = result.actions.iloc[0], result.lines.iloc[0]
+    # 1,000.00 EUR late from 31 May: 31 days of H1 at 3.15 + 10 % and 15 days of H2 at 2.15 + 10 %
+    # 1000 x (31 x 13.15 + 15 x 12.15) / 100 / 365 = 11.17 + 4.99 = 16.16 EUR; indemnity 40.00 EUR
+    assert (line_["late_interest_minor"], line_["indemnity_minor"]) == (1616, 4000)
+    assert action[["principal_minor", "interest_minor", "indemnity_minor", "amount_minor"]].tolist() == [
+        100_000, 1616, 4000, 105_616]
+    assert action["hold_reason"] == ""
+
+
+def test_a_formal_notice_past_the_rate_table_is_held_with_the_file_to_complete():
+    docs = [invoice("C1", "FA-1", "2025-12-01", 100_000, issued="2025-11-01")]
+    result = plan(docs, "2026-01-16", done=done(("C1", "FA-1", LATE_STEPS[:-1])), legal=load_rules("FR"))
+    action = result.actions.iloc[0]
+    assert action["step_id"] == "formal_notice" and pd.isna(action["interest_minor"])
+    assert action["amount_minor"] == 100_000 + 4000 and action["requires_approval"]
+    assert action["hold_reason"].startswith("FR.yaml: no reference rate for 2026-01-16")
+
+
+def test_only_legal_steps_carry_interest_and_indemnities():
+    result = plan([invoice("C1", "FA-1", "2025-07-10", 50_000)], "2025-07-15",
+                  done=done(("C1", "FA-1", ["courtesy"])), legal=load_rules("FR"))
+    assert result.actions.iloc[0][["principal_minor", "indemnity_minor", "amount_minor"]].tolist() == [
+        50_000, 0, 50_000]
+    assert pd.isna(result.actions.iloc[0]["interest_minor"]) and result.lines["indemnity_minor"].eq(0).all()
+
+
+# -- partial payments, passed steps and dunning cycles ----------------------------------------------
+
+def test_a_partly_paid_invoice_is_reminded_of_what_is_left():
+    # 200.00 of the 500.00 paid on 11 July, lettered to FA-1 partially (code AA)
+    docs = [{**invoice("C1", "FA-1", "2025-07-10", 50_000), "let_code": "AA", "let_date": pd.Timestamp("2025-07-11")},
+            line("BQ", "P1", "2025-07-11", "C1", "VIR-0711", credit=20_000, let="AA", let_date="2025-07-11")]
+    result = plan(docs, "2025-07-15", done=done(("C1", "FA-1", ["courtesy"])))
+    assert result.actions.iloc[0][["invoice_ids", "amount_minor"]].tolist() == ["FA-1", 30_000]
+
+
+def register_after(result) -> pd.DataFrame:  # noqa: ANN001
+    """What the warehouse's step register gives the next run: planned and passed steps."""
+    passed = result.skipped[result.skipped["reason"].isin(PASSING_REASONS)]
+    parts = [frame[["customer_id", "invoice_id", "step_id", "due_date"]] for frame in (result.lines, passed)
+             if not frame.empty]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_a_step_a_customer_opted_out_of_is_passed_and_the_next_step_follows():
+    master = customers({"customer_id": "C1", "opt_out_channels": "email letter"})
+    docs = [invoice("C1", "FA-1", "2025-07-01", 50_000)]
+    first = plan(docs, "2025-07-15", master=master, done=done(("C1", "FA-1", ["courtesy"])))
+    assert reasons(first) == [("C1", "FA-1", "reminder_1", "opted_out")]
+    history = pd.concat([done(("C1", "FA-1", ["courtesy"])), register_after(first)], ignore_index=True)
+    second = plan(docs, "2025-07-16", master=master, done=history)
+    assert sent(second) == [("C1", "reminder_2", "sms", "FA-1")]   # no email, no letter: the SMS goes
+
+
+def test_an_invoice_moved_to_a_new_due_date_starts_its_reminders_again():
+    first = plan([invoice("C1", "FA-1", "2025-07-01", 50_000)], "2025-07-04", done=done(("C1", "FA-1", ["courtesy"])))
+    history = register_after(first)
+    assert history["step_id"].tolist() == ["reminder_1"]
+    history = pd.concat([history, done(("C1", "FA-1", ["courtesy"])).assign(due_date=pd.Timestamp("2025-07-01"))])
+    rescheduled = [invoice("C1", "FA-1", "2025-07-25", 50_000)]     # agreed with the customer: new due date
+    assert sent(plan(rescheduled, "2025-07-18", done=history)) == [("C1", "courtesy", "email", "FA-1")]
+    same_date = [invoice("C1", "FA-1", "2025-07-01", 50_000)]
+    assert sent(plan(same_date, "2025-07-11", done=history)) == [("C1", "reminder_2", "email", "FA-1"),
+                                                                  ("C1", "reminder_2", "sms", "FA-1")]
+
+
+# -- payment plans ---------------------------------------------------------------------------------
+
+def test_a_payment_plan_puts_its_invoices_aside_and_each_instalment_is_reminded_on_its_own_date():
+    docs = [invoice("C1", "FA-1", "2025-06-01", 60_000), invoice("C1", "FA-2", "2025-06-15", 30_000)]
+    plans = pd.DataFrame([{"plan_id": "PP-1", "customer_id": "C1", "invoice_ids": "FA-1 FA-2", "total_minor": 90_000,
+                           "currency": "EUR", "instalments": 3, "first_date": day("2025-07-10"),
+                           "frequency": "monthly", "status": "active"}])
+    as_of = "2025-07-03"                                               # D-7 of the first instalment
+    open_ = items(*docs, as_of=as_of)
+    result = plan_actions(open_, customers(), NO_RISK, POLICY, day(as_of), plans=plan_invoices(plans),
+                          instalments=plan_instalments(plans, open_))
+    assert sent(result) == [("C1", "courtesy", "email", "PP-1#1")]
+    assert result.actions.iloc[0]["amount_minor"] == 30_000
+    assert reasons(result) == [("C1", "FA-1", "reminder_1", "payment_plan"), ("C1", "FA-2", "reminder_1", "payment_plan")]
+    later = plan_actions(open_, customers(), NO_RISK, POLICY, day("2025-07-15"), plans=plan_invoices(plans),
+                         instalments=plan_instalments(plans, open_), done=register_after(result))
+    assert sent(later) == [("C1", "reminder_1", "email", "PP-1#1")]     # D+3 of the unpaid instalment
+
+
+# -- thank-you messages and send time ------------------------------------------------------------
+
+def test_a_customer_who_settled_an_overdue_invoice_is_thanked_once_by_email():
+    settled = pd.DataFrame([{"customer_id": "C2", "invoice_id": "FA-7", "currency": "EUR",
+                             "due_date": pd.Timestamp("2025-06-30"), "open_minor": 45_000}])
+    result = plan([invoice("C1", "FA-1", "2025-07-30", 10_000)], "2025-07-15", settled=settled)
+    assert sent(result) == [("C2", "thank_you", "email", "FA-7")]
+    action = result.actions.iloc[0]
+    assert (action["template"], action["amount_minor"], action["language"]) == ("email/thank_you", 0, "fr")
+    opted_out = customers({"customer_id": "C2", "opt_out_channels": "email"})
+    assert sent(plan([], "2025-07-15", master=opted_out, settled=settled)) == []
+    no_thanks = replace(POLICY, thank_you=False)
+    assert plan_actions(items(invoice("C1", "FA-1", "2025-07-30", 1), as_of="2025-07-15"), customers(), NO_RISK,
+                        no_thanks, day("2025-07-15"), settled=settled).actions.empty
+
+
+def test_messages_are_scheduled_in_the_morning_of_a_business_day_of_the_customers_country():
+    master = customers({"customer_id": "C1", "country": "DE", "language": "de"}, {"customer_id": "C2", "country": "FR"},
+                       {"customer_id": "C3", "country": ""})
+    docs = [invoice(c, f"FA-{c}", "2025-09-30", 10_000) for c in ("C1", "C2", "C3")]
+    history = done(*((c, f"FA-{c}", ["courtesy"]) for c in ("C1", "C2", "C3")))
+    result = plan(docs, "2025-10-03", master=master, done=history)     # German Unity Day, a Friday
+    send_at = dict(zip(result.actions["customer_id"], result.actions["send_at"].astype(str)))
+    assert send_at == {"C1": "2025-10-06 07:00:00+00:00",                # Monday 9:00 in Berlin
+                       "C2": "2025-10-03 07:00:00+00:00",                # Friday 9:00 in Paris
+                       "C3": "2025-10-03 07:00:00+00:00"}                # unknown country: ours
+    assert result.actions.set_index("customer_id").loc["C1", "language"] == "de"

@@ -14,6 +14,10 @@ name in upper case, then to the defaults below. Nothing here is read at DAG pars
     RECEIVABLES_DEFAULT_TERMS_DAYS  payment terms when the master has none (default 30)
     RECEIVABLES_COUNTRY          the company's country (ISO 3166): its business days date expected payments (FR)
     RECEIVABLES_MIN_SETTLED_INVOICES  settled invoices the late-payment model needs, else rules (200)
+    RECEIVABLES_SCENARIOS        the collection policy YAML (default include/scenarios/default_fr_b2b.yaml)
+    RECEIVABLES_DISPUTES         disputes CSV imported (upserted by id) by each planning run
+    RECEIVABLES_PROMISES         promises-to-pay CSV, likewise
+    RECEIVABLES_PAYMENT_PLANS    payment plans CSV, likewise
     RECEIVABLES_BANK             bank statement files or globs, ':'-separated (the drop folder)
     RECEIVABLES_BANK_MAPPING     the YAML column mapping for CSV bank statements
     RECEIVABLES_SQL_SOURCES      JSON list of SQL sources: [{"name": "odoo", "url": "postgresql+psycopg://...",
@@ -68,4 +72,8 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
         default_terms_days=int(terms) if terms else DEFAULT_TERMS_DAYS,
         country=(lookup("receivables_country") or "FR").upper(),
         min_settled_invoices=int(min_settled) if min_settled else 200,
+        scenarios_file=lookup("receivables_scenarios") or None,
+        disputes_file=lookup("receivables_disputes") or None,
+        promises_file=lookup("receivables_promises") or None,
+        payment_plans_file=lookup("receivables_payment_plans") or None,
     )

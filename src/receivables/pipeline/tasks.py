@@ -71,11 +71,14 @@ def _fail_on_bad_input(fn):  # noqa: ANN001, ANN202
 
         from receivables.bank.schema import StatementFormatError
         from receivables.ledger.schema import LedgerFormatError
+        from receivables.scenarios.policy import PolicyError
+        from receivables.scenarios.registers import RegisterError
         from receivables.validation.ledger import SystemicValidationError
 
         try:
             return fn(*args, **kwargs)
-        except (LedgerFormatError, StatementFormatError, SystemicValidationError) as error:
+        except (LedgerFormatError, StatementFormatError, SystemicValidationError, PolicyError,
+                RegisterError) as error:
             raise AirflowFailException(str(error)) from error
     wrapper.__name__ = fn.__name__
     return wrapper
@@ -135,3 +138,9 @@ def apply_matches(context) -> dict:  # noqa: ANN001
 def score_customers(context) -> dict:  # noqa: ANN001
     settings = settings_from_airflow(context.get("params"))
     return wave.score_customers(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))
+
+
+@_fail_on_bad_input
+def plan_collection_actions(context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    return wave.plan_collection_actions(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))

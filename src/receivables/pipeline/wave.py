@@ -3,6 +3,8 @@
     manifest = extract_ledger(settings, as_of)        # files -> Parquet in the run folder
     manifest = validate_ledger(settings, manifest)    # GX suite, quarantine, HTML report
     summary  = load_ledger(settings, manifest)        # one transaction into the warehouse
+    summary  = score_customers(settings, as_of, now=...)             # profiles, predictions, risk
+    summary  = plan_collection_actions(settings, as_of, now=...)     # today's reminders
     summary  = compute_aging(settings, as_of)         # open items, aged balance, KPIs of as_of
 
 Bulk data moves through Parquet files in `<data_dir>/runs/<as_of>/`; what the functions return
@@ -44,6 +46,11 @@ class WaveSettings:
     ledger_currency: str = "EUR"
     country: str = "FR"                                     # the company's calendar (payment dates)
     min_settled_invoices: int = 200                         # below: rule-based scoring, not the model
+    scenarios_file: str | None = None                       # collection policy (default: the French B2B set)
+    # register files imported (upserted by id) by each planning run, when set
+    disputes_file: str | None = None
+    promises_file: str | None = None
+    payment_plans_file: str | None = None
 
 
 def run_dir(settings: WaveSettings, as_of: dt.date) -> Path:
@@ -311,11 +318,16 @@ def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime)
     from receivables.scoring.portfolio import score_portfolio
     from receivables.warehouse.store import replace_scores
 
+    from receivables.warehouse.store import read_register_table
+
     engine = _engine(settings)
     lines, customers, items, lines_open = open_items_after_cash(engine, settings, as_of)
+    with engine.connect() as conn:   # dispute and broken-promise rates, where they are recorded
+        recorded = {kind: read_register_table(conn, kind) for kind in ("disputes", "promises")}
+    recorded = {kind: (frame if not frame.empty else None) for kind, frame in recorded.items()}
     result = score_portfolio(lines, customers, items, as_of, default_terms_days=settings.default_terms_days,
                              ledger_currency=settings.ledger_currency, country=settings.country,
-                             min_settled=settings.min_settled_invoices, lines_open=lines_open)
+                             min_settled=settings.min_settled_invoices, lines_open=lines_open, **recorded)
     report = result.model.report
     artifact, digest = "", ""
     if report.kind == "gbm":
@@ -337,4 +349,96 @@ def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime)
                "customers": len(result.risk), "invoices_scored": len(result.predictions),
                "risk_classes": {c: int(classes.get(c, 0)) for c in ("low", "medium", "high", "critical")}}
     log.info("scores of %s: %s", as_of, summary)
+    return summary
+
+
+def import_registers(settings: WaveSettings, *, now: dt.datetime) -> dict:
+    """Upsert the register files named in the settings (disputes, promises, payment plans); each
+    file is all or nothing (`registers.RegisterError` lists every bad cell)."""
+    from receivables.scenarios.registers import read_register
+    from receivables.warehouse.store import upsert_register
+
+    counts = {}
+    files = {"disputes": settings.disputes_file, "promises": settings.promises_file,
+             "payment_plans": settings.payment_plans_file}
+    with _engine(settings).begin() as conn:
+        for kind, path in files.items():
+            if path:
+                counts[kind] = upsert_register(conn, kind, read_register(Path(path), kind), now=now)
+    return counts
+
+
+def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa: ANN001
+    """Everything `plan_actions` needs on `as_of`, from the warehouse (after today's cash)."""
+    from receivables.scenarios.legal import LegalRulesError, load_rules
+    from receivables.scenarios.registers import judge_promises, plan_instalments, plan_invoices
+    from receivables.warehouse.store import (
+        previous_overdue_invoices,
+        read_allocations,
+        read_done_steps,
+        read_register_table,
+        read_risk,
+    )
+
+    lines, customers, items, _ = open_items_after_cash(engine, settings, as_of)
+    with engine.connect() as conn:
+        registers = {kind: read_register_table(conn, kind) for kind in ("disputes", "promises", "payment_plans")}
+        risk = read_risk(conn, as_of)
+        done = read_done_steps(conn, as_of)
+        allocations = read_allocations(conn, as_of)
+        before = previous_overdue_invoices(conn, as_of)
+    still_open = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)]
+    settled = before.merge(still_open[["customer_id", "invoice_id"]], on=["customer_id", "invoice_id"],
+                           how="left", indicator=True)
+    settled = settled[settled["_merge"] == "left_only"].drop(columns="_merge")
+    plans = registers["payment_plans"]
+    try:
+        legal = load_rules(settings.country)
+    except LegalRulesError as error:   # no rules for that country: formal notices are held, with the reason
+        log.warning("%s", error)
+        legal = None
+    return {"items": items, "customers": customers, "risk": risk, "done": done,
+            "disputes": registers["disputes"], "promises": judge_promises(registers["promises"], items, as_of),
+            "plans": plan_invoices(plans), "instalments": plan_instalments(plans, items), "settled": settled,
+            "legal": legal,
+            # a payment matched today, even one a human must still confirm, stops its reminders
+            "paid_today": allocations.loc[allocations["invoice_id"] != "", ["customer_id", "invoice_id"]]}
+
+
+def scenario_policy(settings: WaveSettings):  # noqa: ANN201
+    from receivables.scenarios.policy import default_policy_path, load_policy
+
+    return load_policy(Path(settings.scenarios_file) if settings.scenarios_file else default_policy_path())
+
+
+def plan_collection_actions(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime) -> dict:
+    """Today's collection actions from the scenarios, written to `collection_actions` (replacing
+    those of `as_of`: planning the same day twice gives the same actions), with the step register
+    and the promises judged after today's cash."""
+    from receivables.scenarios.planner import plan_actions
+    from receivables.warehouse.store import replace_plan, save_promise_verdicts
+
+    policy = scenario_policy(settings)
+    imported = import_registers(settings, now=now)
+    engine = _engine(settings)
+    inputs = plan_inputs(engine, settings, as_of)
+    judged = inputs["promises"]
+    result = plan_actions(inputs.pop("items"), inputs.pop("customers"), inputs.pop("risk"), policy, as_of,
+                          country=settings.country, **inputs)
+    with engine.begin() as conn:
+        replace_plan(conn, as_of, actions=result.actions, lines=result.lines, skipped=result.skipped)
+        save_promise_verdicts(conn, judged)
+    actions = result.actions
+    summary = {"as_of": as_of.isoformat(), "policy": policy.source, "registers_imported": imported,
+               "actions": len(actions), "invoices": int(result.lines["invoice_id"].nunique()),
+               "per_channel": {str(k): int(v) for k, v in actions["channel"].value_counts().sort_index().items()},
+               "per_step": {str(k): int(v) for k, v in actions["step_id"].value_counts().sort_index().items()},
+               "awaiting_approval": int(actions["requires_approval"].astype(bool).sum()),
+               "on_hold": int((actions["hold_reason"] != "").sum()),
+               "skipped": {str(k): int(v) for k, v in result.skipped["reason"].value_counts().sort_index().items()},
+               "promises": {str(k): int(v) for k, v in judged["status"].value_counts().sort_index().items()}
+               if not judged.empty else {}}
+    for reason in sorted(set(actions.loc[actions["hold_reason"] != "", "hold_reason"])):
+        log.warning("actions on hold: %s", reason)
+    log.info("collection plan of %s: %s", as_of, summary)
     return summary

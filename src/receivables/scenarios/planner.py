@@ -23,14 +23,24 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
   holiday, a missed run) goes out on the next run and the one after it waits for a later run,
   even when its own date has passed too. A pre-due step (the courtesy notice) is passed over
   once the invoice is due: an invoice first seen late starts at the first reminder.
+- The dunning cycle of an invoice is its due date: `done` rows that carry a due_date count only
+  while the invoice still has that due date, so an invoice rescheduled to a new due date starts
+  its scenario again (rows without a due_date count whatever the due date).
 - Exclusions, one reason per invoice, checked in this order and recorded in `skipped` with the
-  step that was due: 'paid_today' (in `paid_today`), 'disputed' (in `disputes` with a status
-  other than 'resolved'), 'payment_plan' (in `plans`), 'promised' (a promise on the invoice,
-  or on all the customer's invoices when its invoice_id is '', while as_of <= promised_date +
-  3 days of grace). A skipped invoice is not done: it comes back on a later run.
+  step that was due: 'paid_today' (in `paid_today`: invoices with a payment matched today, even
+  one a human has still to confirm), 'disputed' (in `disputes` with a status other than
+  'resolved'), 'payment_plan' (in `plans`), 'promised' (a promise that is not broken, on the
+  invoice or on all the customer's invoices when it names none, while as_of <= promised_date +
+  3 days of grace; see `registers.holding_promises`). Such a step is *held*: not done, it
+  comes back on a later run.
+- Payment plans: each instalment still owed (`instalments`, from `registers.plan_instalments`)
+  is an item of its own, invoice_id '<plan>#<n>', due on its date, reminded by the customer's
+  scenario like an invoice.
 - min_amount (decimal, the invoices' currency, converted to minor units with its exponent) is
   compared with the customer's total open amount of the invoices at that step in that
   currency; below it every such invoice is skipped 'under_minimum'.
+- A step skipped 'under_minimum' or 'opted_out' is *passed* (PASSING_REASONS): the caller records
+  it as done, so the invoice moves on to its next step on a later run instead of waiting forever.
 - Channels: the step's channel, then its also_channels. A customer who opted out of the main
   channel (opt_out_channels, space-separated) gets the step's fallback_channel instead, unless
   opted out of that too; no usable channel: skipped 'opted_out'. The fallback replaces the main
@@ -39,6 +49,17 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
   (`invoice_ids`, sorted, space-separated), `amount_minor` their open total, the language
   (the customer's, else the scenario's language_default), requires_approval and legal_fees
   from the step, template = step.template_for(channel).
+- Legal fees (steps with legal_fees, given `legal` rules): per invoice, late interest from the
+  day after its due date to as_of (`legal.late_interest_minor`) and the fixed recovery
+  indemnity in its currency; the action's amount is principal + interest + indemnities. When
+  the rate table does not cover the span, interest is left empty (None) and `hold_reason`
+  says which table to complete: the step needs approval anyway, and nobody approves it blind.
+- Thank-you (policy.thank_you): one email per customer and currency listing the invoices in
+  `settled` (overdue at the last run, settled since), step 'thank_you', amount 0: it asks for
+  nothing. A customer opted out of email gets none (skipped 'opted_out').
+- send_at: 09:00 (policy.send_hour) in the customer's time zone (its country's), on the first
+  business day of the customer's country on or after as_of; the company's country when the
+  customer's is unknown.
 - action_key = sha256 of "customer_id|scenario|step_id|channel|currency|cycle" truncated to 20
   hex digits, where cycle is the earliest due_date of the action's invoices (ISO date): the
   same inputs give the same keys, a later run for the same step and invoices gives the same
@@ -57,18 +78,24 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from receivables.calendar import is_business_day
-from receivables.money import exponent
+from receivables.calendar import is_business_day, roll_forward
+from receivables.money import Money, exponent
+from receivables.scenarios.legal import LegalRules, LegalRulesError, late_interest_minor
 from receivables.scenarios.policy import RISK_CLASSES, Policy, choose_scenario
+from receivables.scenarios.registers import holding_promises
 
-PROMISE_GRACE_DAYS = 3
 KEY_LENGTH = 20
 
+THANK_YOU = "thank_you"
+PASSING_REASONS = ("under_minimum", "opted_out")   # the step is over for that invoice: recorded as done
+
 ACTION_COLUMNS = ["action_key", "as_of", "customer_id", "scenario", "step_id", "offset_days", "channel",
-                  "template", "tone", "invoice_ids", "amount_minor", "currency", "language",
-                  "requires_approval", "legal_fees"]
-LINE_COLUMNS = ["action_key", "customer_id", "invoice_id", "open_minor", "due_date", "days_overdue"]
-SKIPPED_COLUMNS = ["customer_id", "invoice_id", "step_id", "reason"]
+                  "template", "tone", "invoice_ids", "amount_minor", "principal_minor", "interest_minor",
+                  "indemnity_minor", "currency", "language", "requires_approval", "legal_fees", "hold_reason",
+                  "send_at"]
+LINE_COLUMNS = ["action_key", "customer_id", "invoice_id", "step_id", "doc_date", "due_date", "original_minor",
+                "open_minor", "days_overdue", "late_interest_minor", "indemnity_minor"]
+SKIPPED_COLUMNS = ["customer_id", "invoice_id", "step_id", "due_date", "reason"]
 
 
 @dataclass(frozen=True)
@@ -97,19 +124,19 @@ def _in(rows: pd.DataFrame, other: pd.DataFrame | None, columns: list[str]) -> n
     return _pairs(rows, columns).isin(_pairs(other, columns))
 
 
-def _customer_frame(inv: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per customer with open invoices: segment, strategic, risk_class, language, opt-outs."""
+def _customer_frame(ids: pd.Series, customers: pd.DataFrame, risk: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per customer id: segment, strategic, risk_class, language, country, opt-outs."""
     master = customers.drop_duplicates("customer_id").set_index("customer_id")
-    frame = pd.DataFrame(index=pd.Index(inv["customer_id"].unique(), name="customer_id"))
-    for column, default in (("segment", ""), ("language", ""), ("opt_out_channels", "")):
+    frame = pd.DataFrame(index=pd.Index(pd.unique(ids), name="customer_id"))
+    for column in ("segment", "language", "country", "opt_out_channels"):
         values = master[column] if column in master else pd.Series(dtype=object)
-        frame[column] = values.reindex(frame.index).fillna(default).astype(str)
+        frame[column] = values.reindex(frame.index).fillna("").astype(str)
     strategic = master["strategic"] if "strategic" in master else pd.Series(dtype=object)
     frame["strategic"] = strategic.reindex(frame.index).astype(object)
     frame["risk_class"] = np.nan
     if risk is not None and not risk.empty:
         rank = risk["risk_class"].map({c: i for i, c in enumerate(RISK_CLASSES)})
-        worst = rank.groupby(risk["customer_id"]).max().dropna()
+        worst = rank.groupby(risk["customer_id"].astype(str)).max().dropna()
         frame["risk_class"] = worst.map(dict(enumerate(RISK_CLASSES))).reindex(frame.index).astype(object)
     return frame.reset_index()
 
@@ -123,30 +150,94 @@ def _action_key(customer_id: str, scenario: str, step_id: str, channel: str, cur
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_LENGTH]
 
 
+def _invoices(items: pd.DataFrame, instalments: pd.DataFrame | None) -> pd.DataFrame:
+    """The dunnable items: open invoices, and the instalments of payment plans still owed."""
+    inv = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)]
+    inv = inv[["customer_id", "invoice_id", "currency", "doc_date", "due_date", "original_minor", "open_minor"]]
+    if instalments is not None and not instalments.empty:
+        extra = instalments.assign(doc_date=instalments["due_date"], original_minor=instalments["amount_minor"])
+        inv = pd.concat([inv, extra[inv.columns]], ignore_index=True)
+    inv = inv.copy()
+    inv["customer_id"] = inv["customer_id"].astype(str)
+    inv["invoice_id"] = inv["invoice_id"].astype(str)
+    inv["due_date"] = pd.to_datetime(inv["due_date"])
+    inv["doc_date"] = pd.to_datetime(inv["doc_date"])
+    return inv.reset_index(drop=True)
+
+
+def _done_mask(inv: pd.DataFrame, step_id: str, done: pd.DataFrame | None) -> np.ndarray:
+    """Whether `step_id` is done for each invoice in its current dunning cycle (its due date)."""
+    if done is None or done.empty:
+        return np.zeros(len(inv), dtype=bool)
+    probe = inv[["customer_id", "invoice_id"]].assign(step_id=step_id)
+    if "due_date" not in done:
+        return _in(probe, done, ["customer_id", "invoice_id", "step_id"])
+    cycle = done["due_date"].isna()
+    anywhen = _in(probe, done[cycle], ["customer_id", "invoice_id", "step_id"])
+    probe["due_date"] = inv["due_date"].dt.strftime("%Y-%m-%d")
+    dated = done[~cycle].assign(due_date=pd.to_datetime(done.loc[~cycle, "due_date"]).dt.strftime("%Y-%m-%d"))
+    return anywhen | _in(probe, dated, ["customer_id", "invoice_id", "step_id", "due_date"])
+
+
+def _send_at(customer_country: pd.Series, as_of: dt.date, country: str, hour: int) -> pd.Series:
+    """The UTC time to send: `hour` local, on the customer's country's first business day >= as_of."""
+    import pytz
+
+    out = pd.Series(pd.NaT, index=customer_country.index, dtype="datetime64[ns, UTC]")
+    for code in customer_country.unique():
+        at = (customer_country == code).to_numpy()
+        zone, calendar = country, code or country
+        try:
+            day = roll_forward([as_of], calendar)[0]
+        except ValueError:                       # no calendar for that country: ours
+            day, calendar = roll_forward([as_of], country)[0], country
+        zones = pytz.country_timezones.get(calendar.upper()) or pytz.country_timezones.get(zone.upper(), ["UTC"])
+        local = pd.Timestamp(day.astype(dt.date)) + pd.Timedelta(hours=hour)
+        out[at] = local.tz_localize(zones[0]).tz_convert("UTC")
+    return out
+
+
+def _legal_fees(lines: pd.DataFrame, as_of: dt.date, legal: LegalRules | None) -> tuple[pd.Series, pd.Series, str]:
+    """(late interest per line or <NA>, indemnity per line, hold reason) for legal-fee lines."""
+    indemnity = pd.Series(0, index=lines.index, dtype="int64")
+    interest = pd.Series(pd.NA, index=lines.index, dtype="Int64")
+    if legal is None:
+        return interest, indemnity, "no late-payment rules configured for the company's country"
+    late = (lines["due_date"] < pd.Timestamp(as_of)).to_numpy()
+    fixed = legal.fixed_indemnity
+    for currency in lines["currency"].unique():
+        at = late & (lines["currency"] == currency).to_numpy()
+        # the indemnity is a fixed EUR amount: other currencies show none rather than a guess at a rate
+        indemnity[at] = Money(fixed.amount, fixed.currency).minor if currency == fixed.currency else 0
+    try:
+        interest[:] = late_interest_minor(lines["open_minor"].to_numpy(), lines["due_date"].to_numpy(), as_of, legal)
+    except LegalRulesError as error:
+        return interest, indemnity, str(error)
+    return interest, indemnity, ""
+
+
 def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFrame | None, policy: Policy,
                  as_of: dt.date, *, done: pd.DataFrame | None = None, disputes: pd.DataFrame | None = None,
-                 promises: pd.DataFrame | None = None, plans: pd.DataFrame | None = None, country: str = "FR",
+                 promises: pd.DataFrame | None = None, plans: pd.DataFrame | None = None,
+                 instalments: pd.DataFrame | None = None, settled: pd.DataFrame | None = None,
+                 legal: LegalRules | None = None, country: str = "FR",
                  paid_today: pd.DataFrame | None = None) -> PlanResult:
     """The actions to send on `as_of` (see the module docstring for the rules)."""
     if not is_business_day(as_of, country):
         return _empty_plan()
     today = pd.Timestamp(as_of)
-    inv = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)].copy()
-    if inv.empty:
+    inv = _invoices(items, instalments)
+    thanked = (settled if settled is not None and policy.thank_you else pd.DataFrame(columns=["customer_id"]))
+    ids = pd.concat([inv["customer_id"], thanked["customer_id"].astype(str)], ignore_index=True)
+    if ids.empty:
         return _empty_plan()
-    inv["customer_id"] = inv["customer_id"].astype(str)
-    inv["invoice_id"] = inv["invoice_id"].astype(str)
-    inv["due_date"] = pd.to_datetime(inv["due_date"])
-    inv = inv.reset_index(drop=True)
-
-    cust = _customer_frame(inv, customers, risk)
+    cust = _customer_frame(ids, customers, risk)
     cust["scenario"] = choose_scenario(policy, cust).to_numpy()
     inv = inv.merge(cust, on="customer_id", how="left")
 
     # -- the step of each invoice today: the earliest applicable, due, undone step -------------
     inv["step_id"] = None
     inv["step_pos"] = -1
-    done_rows = done if done is not None and not done.empty else None
     for scenario in policy.scenarios:
         in_scenario = (inv["scenario"] == scenario.id).to_numpy()
         if not in_scenario.any():
@@ -156,20 +247,19 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
             if not free.any():
                 break
             step_date = inv["due_date"] + pd.Timedelta(days=step.offset_days)
-            probe = inv[["customer_id", "invoice_id"]].assign(step_id=step.id)
             # a pre-due step (courtesy notice) is pointless once the invoice is due: passed over
             timely = (inv["due_date"] > today).to_numpy() if step.offset_days < 0 else True
-            hit = (free & timely & (step_date <= today).to_numpy() & step.conditions.mask(inv)
-                   & ~_in(probe, done_rows, ["customer_id", "invoice_id", "step_id"]))
+            hit = free & timely & (step_date <= today).to_numpy() & step.conditions.mask(inv)
+            hit[hit] = ~_done_mask(inv[hit], step.id, done)
             inv.loc[hit, "step_id"] = step.id
             inv.loc[hit, "step_pos"] = pos
     inv = inv[inv["step_id"].notna()].reset_index(drop=True)
 
     skipped: list[pd.DataFrame] = []
 
-    def skip(mask: np.ndarray, reason: str) -> None:
-        if mask.any():
-            skipped.append(inv.loc[mask, ["customer_id", "invoice_id", "step_id"]].assign(reason=reason))
+    def skip(rows: pd.DataFrame, reason: str | pd.Series) -> None:
+        if not rows.empty:
+            skipped.append(rows[["customer_id", "invoice_id", "step_id", "due_date"]].assign(reason=reason))
 
     # -- exclusions -----------------------------------------------------------------------------
     reason = pd.Series(None, index=inv.index, dtype=object)
@@ -177,20 +267,16 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
     open_disputes = None
     if disputes is not None and not disputes.empty:
         open_disputes = disputes[disputes["status"].astype(str) != "resolved"]
-    active_promises = None
-    if promises is not None and not promises.empty:
-        until = pd.to_datetime(promises["promised_date"]) + pd.Timedelta(days=PROMISE_GRACE_DAYS)
-        active_promises = promises[(today <= until).to_numpy()]
-    promised = _in(inv, active_promises, keys)
-    if active_promises is not None and not active_promises.empty:
-        blanket = active_promises.loc[active_promises["invoice_id"].fillna("").astype(str) == "", "customer_id"]
+    holding = holding_promises(promises, as_of)
+    promised = _in(inv, holding, keys)
+    if not holding.empty:
+        blanket = holding.loc[holding["invoice_id"].fillna("").astype(str) == "", "customer_id"]
         promised |= inv["customer_id"].isin(blanket.astype(str)).to_numpy()
     for name, mask in (("paid_today", _in(inv, paid_today, keys)), ("disputed", _in(inv, open_disputes, keys)),
                        ("payment_plan", _in(inv, plans, keys)), ("promised", promised)):
         reason = reason.mask(reason.isna() & mask, name)
     excluded = reason.notna().to_numpy()
-    if excluded.any():
-        skipped.append(inv.loc[excluded, ["customer_id", "invoice_id", "step_id"]].assign(reason=reason[excluded]))
+    skip(inv[excluded], reason[excluded])
     inv = inv[~excluded].reset_index(drop=True)
 
     # -- minimum amounts, per customer, step and currency ---------------------------------------
@@ -207,7 +293,7 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
                 minimum[at & (inv["currency"] == currency).to_numpy()] = math.ceil(
                     step.min_amount * 10 ** exponent(currency))
     under = (total < minimum).to_numpy()
-    skip(under, "under_minimum")
+    skip(inv[under], "under_minimum")
     inv = inv[~under].reset_index(drop=True)
 
     # -- channels: the main one (or its fallback), then also_channels ---------------------------
@@ -225,52 +311,99 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
                 fallback_ok = out_main & ~_opted_out(opt, step.fallback_channel)
                 channel[fallback_ok] = step.fallback_channel
                 out_main &= ~fallback_ok
-            skipped.append(rows.loc[out_main, ["customer_id", "invoice_id", "step_id"]].assign(reason="opted_out"))
+            skip(rows[out_main], "opted_out")
             sends.append(rows[~out_main].assign(channel=channel[~out_main]))
             for extra in step.also_channels:
                 out = _opted_out(opt, extra)
-                skipped.append(rows.loc[out, ["customer_id", "invoice_id", "step_id"]].assign(reason="opted_out"))
+                skip(rows[out], "opted_out")
                 sends.append(rows[~out].assign(channel=extra))
+    sends.append(_thank_you_rows(thanked, cust, skip))
 
-    skipped_frame = (pd.concat([s for s in skipped if not s.empty], ignore_index=True)
-                     if any(not s.empty for s in skipped) else _empty(SKIPPED_COLUMNS))
-    skipped_frame = skipped_frame[SKIPPED_COLUMNS].sort_values(SKIPPED_COLUMNS).reset_index(drop=True)
-    sent = pd.concat(sends, ignore_index=True) if sends else pd.DataFrame()
+    skipped_frame = (pd.concat(skipped, ignore_index=True) if skipped else _empty(SKIPPED_COLUMNS))
+    skipped_frame = skipped_frame[SKIPPED_COLUMNS].sort_values(SKIPPED_COLUMNS[:3] + ["reason"]).reset_index(drop=True)
+    sent = pd.concat([s for s in sends if not s.empty], ignore_index=True) if any(not s.empty for s in sends) \
+        else pd.DataFrame()
     if sent.empty:
         return PlanResult(_empty(ACTION_COLUMNS), _empty(LINE_COLUMNS), skipped_frame)
     # the fallback may coincide with an also_channel: one message per channel
     sent = sent.drop_duplicates(["customer_id", "invoice_id", "step_id", "channel", "currency"])
+    sent["days_overdue"] = (today - sent["due_date"]).dt.days.clip(lower=0).astype("int64")
+    return _group(sent, skipped_frame, policy, as_of, country, legal)
 
-    # -- grouping into actions ------------------------------------------------------------------
+
+def _thank_you_rows(settled: pd.DataFrame, cust: pd.DataFrame, skip) -> pd.DataFrame:  # noqa: ANN001
+    """The invoices to thank for, one row each, on email unless the customer opted out of it."""
+    if settled.empty:
+        return pd.DataFrame()
+    rows = settled.assign(customer_id=settled["customer_id"].astype(str), invoice_id=settled["invoice_id"].astype(str),
+                          due_date=pd.to_datetime(settled["due_date"]), step_id=THANK_YOU, step_pos=-1)
+    for column in ("doc_date", "original_minor"):
+        if column not in rows:
+            rows[column] = rows["due_date"] if column == "doc_date" else rows["open_minor"]
+    rows["doc_date"] = pd.to_datetime(rows["doc_date"])
+    rows = rows.merge(cust, on="customer_id", how="left")
+    out = _opted_out(rows["opt_out_channels"], "email")
+    skip(rows[out], "opted_out")
+    return rows[~out].assign(channel="email")
+
+
+def _group(sent: pd.DataFrame, skipped: pd.DataFrame, policy: Policy, as_of: dt.date, country: str,
+           legal: LegalRules | None) -> PlanResult:
+    """One action per customer, scenario, step, channel and currency, with its lines."""
     action_group = ["customer_id", "scenario", "step_id", "channel", "currency"]
     sent = sent.sort_values(action_group + ["invoice_id"]).reset_index(drop=True)
-    actions = (sent.groupby(action_group, sort=True)
-               .agg(invoice_ids=("invoice_id", " ".join), amount_minor=("open_minor", "sum"),
-                    cycle=("due_date", "min"), language=("language", "first"), step_pos=("step_pos", "first"))
-               .reset_index())
-    # one hash per action (not per invoice): hashlib has no vectorized form
-    actions["action_key"] = [
-        _action_key(*row, cycle.date().isoformat())
-        for *row, cycle in actions[action_group + ["cycle"]].itertuples(index=False, name=None)
-    ]
     steps = pd.DataFrame([
         {"scenario": s.id, "step_id": st.id, "channel": ch, "offset_days": st.offset_days,
          "template": st.template_for(ch), "tone": st.tone, "requires_approval": st.requires_approval,
          "legal_fees": st.legal_fees, "language_default": s.language_default}
         for s in policy.scenarios for st in s.steps
         for ch in dict.fromkeys((*st.channels, *((st.fallback_channel,) if st.fallback_channel else ())))
-    ])
+    ] + [{"scenario": s.id, "step_id": THANK_YOU, "channel": "email", "offset_days": 0,
+          "template": "email/thank_you", "tone": "courtesy", "requires_approval": False, "legal_fees": False,
+          "language_default": s.language_default} for s in policy.scenarios])
+    sent = sent.merge(steps[["scenario", "step_id", "channel", "legal_fees"]], on=["scenario", "step_id", "channel"],
+                      how="left")
+    sent["late_interest_minor"] = pd.Series(pd.NA, index=sent.index, dtype="Int64")
+    sent["indemnity_minor"] = 0
+    hold = pd.Series("", index=sent.index, dtype=object)
+    fees = sent["legal_fees"].fillna(False).to_numpy(dtype=bool)
+    if fees.any():
+        interest, indemnity, reason = _legal_fees(sent[fees], as_of, legal)
+        sent.loc[fees, "late_interest_minor"] = interest
+        sent.loc[fees, "indemnity_minor"] = indemnity
+        hold[fees] = reason
+    sent["hold_reason"] = hold
+    thanks = (sent["step_id"] == THANK_YOU).to_numpy()
+    sent["asked_minor"] = np.where(thanks, 0, sent["open_minor"])
+    sent["interest_or_zero"] = sent["late_interest_minor"].fillna(0).astype("int64")
+    actions = (sent.groupby(action_group, sort=True)
+               .agg(invoice_ids=("invoice_id", " ".join), principal_minor=("asked_minor", "sum"),
+                    interest_minor=("interest_or_zero", "sum"), interest_missing=("late_interest_minor",
+                                                                                 lambda v: bool(v.isna().any())),
+                    indemnity_minor=("indemnity_minor", "sum"), hold_reason=("hold_reason", "max"),
+                    cycle=("due_date", "min"), language=("language", "first"), country=("country", "first"),
+                    step_pos=("step_pos", "first"))
+               .reset_index())
+    cycle = actions["cycle"].dt.strftime("%Y-%m-%d").where(actions["step_id"] != THANK_YOU, as_of.isoformat())
+    # one hash per action (not per invoice): hashlib has no vectorized form
+    actions["action_key"] = [_action_key(*row) for row in
+                             zip(*(actions[c] for c in action_group), cycle)]
     actions = actions.merge(steps, on=["scenario", "step_id", "channel"], how="left")
+    actions["interest_minor"] = pd.array(actions["interest_minor"], dtype="Int64")
+    actions.loc[actions["interest_missing"] & actions["legal_fees"], "interest_minor"] = pd.NA
+    actions.loc[~actions["legal_fees"], "interest_minor"] = pd.NA
+    actions["amount_minor"] = (actions["principal_minor"] + actions["interest_minor"].fillna(0)
+                               + actions["indemnity_minor"]).astype("int64")
     actions["language"] = actions["language"].where(actions["language"].fillna("") != "",
                                                      actions["language_default"])
     actions["as_of"] = as_of
-    actions["amount_minor"] = actions["amount_minor"].astype("int64")
-    actions["offset_days"] = actions["offset_days"].astype("int64")
+    actions["send_at"] = _send_at(actions["country"].fillna(""), as_of, country, policy.send_hour)
+    for column in ("principal_minor", "indemnity_minor", "offset_days"):
+        actions[column] = actions[column].astype("int64")
     actions = (actions.sort_values(["customer_id", "step_pos", "currency", "channel"])
                [ACTION_COLUMNS].reset_index(drop=True))
 
-    lines = sent.merge(
-        actions[["action_key", "customer_id", "scenario", "step_id", "channel", "currency"]],
-        on=action_group, how="left")
+    lines = sent.merge(actions[["action_key", "customer_id", "scenario", "step_id", "channel", "currency"]],
+                       on=action_group, how="left")
     lines = lines[LINE_COLUMNS].sort_values(["action_key", "invoice_id"]).reset_index(drop=True)
-    return PlanResult(actions, lines, skipped_frame)
+    return PlanResult(actions, lines, skipped)

@@ -34,6 +34,8 @@ A policy file holds the scenarios and the rules that choose one per customer:
             tone: legal
             requires_approval: true             # required for formal_notice and agency_handoff
             legal_fees: true                    # shows late interest and the 40 EUR indemnity
+    thank_you: true                             # default: a thank-you email after an overdue invoice is settled
+    send_hour: 9                                # default: messages scheduled at 9:00 in the customer's time zone
     rules:                                      # first match wins
       - when: {customers: [C042]}               # a per-customer override wins only when placed first
         scenario: strategic
@@ -94,7 +96,7 @@ _ID = re.compile(r"[a-z][a-z0-9_]*\Z")                     # ids end up in file 
 _LANGUAGE = re.compile(r"[a-z]{2}\Z")
 _TEMPLATE_PART = re.compile(r"[A-Za-z0-9_-]+\Z")
 
-_POLICY_KEYS = ("description", "scenarios", "rules")
+_POLICY_KEYS = ("description", "scenarios", "rules", "thank_you", "send_hour")
 _SCENARIO_KEYS = ("id", "description", "language_default", "steps")
 _STEP_KEYS = ("id", "offset_days", "channel", "also_channels", "fallback_channel", "template", "tone",
               "min_amount", "conditions", "requires_approval", "legal_fees")
@@ -219,6 +221,8 @@ class Policy:
     scenarios: tuple[Scenario, ...]
     rules: tuple[Rule, ...]              # evaluated in order, first match wins; the last is the default
     description: str = ""
+    thank_you: bool = True               # thank customers who settled an overdue invoice since the last run
+    send_hour: int = 9                   # local hour (customer's time zone) messages are scheduled at
 
     def scenario(self, scenario_id: str) -> Scenario:
         return _by_id(self.scenarios, scenario_id, f"{self.source} has no scenario")
@@ -350,8 +354,12 @@ def policy_from_dict(data: object, *, source: str = "<policy>") -> Policy:
         at.inside(rule=defaults[0]).fail(
             "when", "the default rule (no `when`) matches every customer, so it must be the last rule"
                     + ("" if len(defaults) == 1 else "; there can be only one"))
+    send_hour = data.get("send_hour", 9)
+    if isinstance(send_hour, bool) or not isinstance(send_hour, int) or not 0 <= send_hour <= 23:
+        at.fail("send_hour", f"must be an hour from 0 to 23, not {send_hour!r}")
     return Policy(source=source, scenarios=tuple(scenarios), rules=rules,
-                  description=_optional_text(data, "description", at))
+                  description=_optional_text(data, "description", at),
+                  thank_you=_flag(data.get("thank_you", True), "thank_you", at), send_hour=send_hour)
 
 
 # -- validators ------------------------------------------------------------------------------------

@@ -70,7 +70,12 @@ def is_migrated(engine: Engine) -> bool:
 
 
 def _column_values(series: pd.Series) -> np.ndarray:
-    """A column as Python values the drivers accept: dates as ISO text, NA as None."""
+    """A column as Python values the drivers accept: dates as ISO text, NA as None, instants
+    (time-zone-aware timestamps) as ISO text with their UTC offset."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        values = series.dt.tz_convert("UTC").dt.strftime("%Y-%m-%d %H:%M:%S+00:00").astype(object).to_numpy()
+        values[pd.isna(series).to_numpy()] = None
+        return values
     if pd.api.types.is_datetime64_any_dtype(series):
         # Few distinct dates in many rows: format each once.
         codes, distinct = pd.factorize(series.to_numpy(dtype="datetime64[D]"), use_na_sentinel=True)

@@ -337,3 +337,112 @@ scoring_models = Table(
     Column("trained_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("as_of", name="pk_scoring_models"),
 )
+
+
+# -- collection planning (migration 0004) ----------------------------------------------------------
+
+collection_actions = Table(
+    "collection_actions", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("action_key", String(40), nullable=False),        # sha256(customer|scenario|step|channel|currency|cycle)[:20]
+    Column("customer_id", String(100), nullable=False),
+    Column("scenario", String(60), nullable=False),
+    Column("step_id", String(60), nullable=False),
+    Column("offset_days", Integer, nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("template", String(200), nullable=False),
+    Column("tone", String(20), nullable=False),
+    Column("invoice_ids", Text, nullable=False),              # space-separated
+    Column("amount_minor", BigInteger, nullable=False),       # what the message asks for
+    Column("principal_minor", BigInteger, nullable=False),
+    Column("interest_minor", BigInteger),                     # legal fees only; NULL: rate table missing
+    Column("indemnity_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("requires_approval", Boolean, nullable=False),
+    Column("legal_fees", Boolean, nullable=False),
+    Column("hold_reason", Text, nullable=False),              # '' unless the message must not go out as is
+    Column("send_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("as_of", "action_key", name="pk_collection_actions"),
+    Index("ix_collection_actions_customer", "customer_id", "as_of"),
+)
+
+collection_action_lines = Table(
+    "collection_action_lines", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("action_key", String(40), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_id", String(200), nullable=False),        # '<plan_id>#<n>' for a plan instalment
+    Column("step_id", String(60), nullable=False),
+    Column("doc_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("original_minor", BigInteger, nullable=False),
+    Column("open_minor", BigInteger, nullable=False),
+    Column("days_overdue", Integer, nullable=False),
+    Column("late_interest_minor", BigInteger),
+    Column("indemnity_minor", BigInteger, nullable=False),
+    PrimaryKeyConstraint("as_of", "action_key", "invoice_id", name="pk_collection_action_lines"),
+)
+
+# What happened to each due step of each invoice on each run: planned (in an action), passed
+# (under the minimum, opted out: done, the invoice moves on) or held (disputed, promised, on a
+# plan, paid today: comes back). The planner's `done` is planned + passed of earlier runs.
+collection_steps = Table(
+    "collection_steps", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_id", String(200), nullable=False),
+    Column("step_id", String(60), nullable=False),
+    Column("due_date", Date, nullable=False),                 # the dunning cycle
+    Column("outcome", String(10), nullable=False),            # planned, passed, held
+    Column("reason", String(20), nullable=False),             # '' when planned
+    Column("action_key", String(40), nullable=False),         # '' unless planned
+    PrimaryKeyConstraint("as_of", "customer_id", "invoice_id", "step_id", "outcome", "reason", "action_key",
+                         name="pk_collection_steps"),
+    Index("ix_collection_steps_invoice", "customer_id", "invoice_id", "step_id"),
+)
+
+disputes = Table(
+    "disputes", metadata,
+    Column("dispute_id", String(100), primary_key=True),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_id", String(200), nullable=False),
+    Column("reason_code", String(20), nullable=False),        # price quantity quality delivery duplicate_invoice already_paid other
+    Column("status", String(15), nullable=False),             # open investigating resolved
+    Column("opened_on", Date, nullable=False),
+    Column("resolved_on", Date),
+    Column("note", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+promises = Table(
+    "promises", metadata,
+    Column("promise_id", String(100), primary_key=True),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_ids", Text, nullable=False),              # '' = the customer's invoices issued by made_on
+    Column("made_on", Date, nullable=False),
+    Column("promised_date", Date, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("open_at_promise_minor", BigInteger),              # filled on first sight unless given
+    Column("status", String(10), nullable=False),             # pending kept broken
+    Column("judged_on", Date),
+    Column("note", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+payment_plans = Table(
+    "payment_plans", metadata,
+    Column("plan_id", String(100), primary_key=True),
+    Column("customer_id", String(100), nullable=False),
+    Column("invoice_ids", Text, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("instalments", Integer, nullable=False),
+    Column("first_date", Date, nullable=False),
+    Column("frequency", String(10), nullable=False),          # weekly biweekly monthly quarterly
+    Column("status", String(10), nullable=False),             # active cancelled completed
+    Column("agreed_on", Date),
+    Column("note", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select
+from sqlalchemy import types as sa_types
 
 from receivables.ledger.schema import CUSTOMER_COLUMNS, LINE_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, conform
 from receivables.warehouse.db import bulk_insert
@@ -27,13 +28,19 @@ from receivables.warehouse.schema import (
     bank_exceptions,
     bank_lines,
     bank_statements,
+    collection_action_lines,
+    collection_actions,
+    collection_steps,
     customers,
+    disputes,
     kpi_daily,
     ledger_imports,
     ledger_lines,
     invoice_predictions,
     open_items,
     payer_profiles,
+    payment_plans,
+    promises,
     quarantine,
     risk_scores,
     scoring_models,
@@ -137,14 +144,20 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return frame
 
 
+def replace_day(conn: Connection, as_of: dt.date, frames: dict) -> None:
+    """Replace the rows of `as_of` in each table by its frame (a re-run or backfill rewrites that day only)."""
+    for table in frames:
+        conn.execute(delete(table).where(table.c.as_of == as_of))
+    day = pd.Timestamp(as_of)
+    for table, frame in frames.items():
+        bulk_insert(conn, table, frame.assign(as_of=day))
+
+
 def replace_snapshot(conn: Connection, as_of: dt.date, *, items: pd.DataFrame, aging: pd.DataFrame,
                      kpis: pd.DataFrame) -> None:
     """Replace the open items, aged balance and KPIs of `as_of` (idempotent re-runs, backfills)."""
-    for table in (open_items, aging_snapshots, kpi_daily):
-        conn.execute(delete(table).where(table.c.as_of == as_of))
-    day = pd.Timestamp(as_of)
-    bulk_insert(conn, open_items, items.assign(as_of=day))
-    bulk_insert(conn, aging_snapshots, aging.assign(as_of=day))
+    conn.execute(delete(kpi_daily).where(kpi_daily.c.as_of == as_of))
+    replace_day(conn, as_of, {open_items: items, aging_snapshots: aging})
     if len(kpis):
         conn.execute(insert(kpi_daily), [
             {"as_of": as_of, "metric": r.metric, "segment": r.segment, "currency": r.currency, "value": r.value}
@@ -232,10 +245,90 @@ def known_payer_accounts(conn: Connection, before: dt.date) -> pd.DataFrame:
 def replace_scores(conn: Connection, as_of: dt.date, *, profiles: pd.DataFrame, predictions: pd.DataFrame,
                    risk: pd.DataFrame, model: dict) -> None:
     """Replace the payer profiles, invoice predictions, risk scores and model row of `as_of`."""
-    for table in (payer_profiles, invoice_predictions, risk_scores, scoring_models):
-        conn.execute(delete(table).where(table.c.as_of == as_of))
-    day = pd.Timestamp(as_of)
-    bulk_insert(conn, payer_profiles, profiles.assign(as_of=day))
-    bulk_insert(conn, invoice_predictions, predictions.assign(as_of=day))
-    bulk_insert(conn, risk_scores, risk.assign(as_of=day))
+    conn.execute(delete(scoring_models).where(scoring_models.c.as_of == as_of))
+    replace_day(conn, as_of, {payer_profiles: profiles, invoice_predictions: predictions, risk_scores: risk})
     conn.execute(insert(scoring_models).values(as_of=as_of, **model))
+
+
+# -- collection planning ---------------------------------------------------------------------------
+
+REGISTER_TABLES = {"disputes": disputes, "promises": promises, "payment_plans": payment_plans}
+
+
+def upsert_register(conn: Connection, kind: str, frame: pd.DataFrame, *, now: dt.datetime) -> int:
+    """Insert the register rows of `frame`, replacing those with the same id; others are kept."""
+    table = REGISTER_TABLES[kind]
+    key = next(iter(table.primary_key.columns))
+    ids = frame[key.name].astype(str).tolist()
+    for start in range(0, len(ids), 500):
+        conn.execute(delete(table).where(key.in_(ids[start:start + 500])))
+    rows = frame.assign(imported_at=now)
+    for column in table.columns:   # text columns are NOT NULL, '' when empty
+        if column.name in rows and isinstance(column.type, (sa_types.String, sa_types.Text)) and not column.nullable:
+            rows[column.name] = rows[column.name].fillna("")
+    if kind == "promises" and "status" not in rows:
+        rows["status"] = "pending"
+    bulk_insert(conn, table, rows)
+    return len(rows)
+
+
+def read_register_table(conn: Connection, kind: str) -> pd.DataFrame:
+    table = REGISTER_TABLES[kind]
+    frame = pd.read_sql(select(table), conn)
+    for column in table.columns:
+        if isinstance(column.type, sa_types.Date):
+            frame[column.name] = pd.to_datetime(frame[column.name]).dt.date
+        elif isinstance(column.type, sa_types.BigInteger):
+            frame[column.name] = pd.array(frame[column.name], dtype="Int64")
+    return frame
+
+
+def save_promise_verdicts(conn: Connection, judged: pd.DataFrame) -> None:
+    """Write back what `registers.judge_promises` decided (status, judged_on, baseline)."""
+    for row in judged[["promise_id", "status", "judged_on", "open_at_promise_minor"]].itertuples(index=False):
+        conn.execute(promises.update().where(promises.c.promise_id == row.promise_id).values(
+            status=row.status, judged_on=None if pd.isna(row.judged_on) else row.judged_on,
+            open_at_promise_minor=None if pd.isna(row.open_at_promise_minor) else int(row.open_at_promise_minor)))
+
+
+def replace_plan(conn: Connection, as_of: dt.date, *, actions: pd.DataFrame, lines: pd.DataFrame,
+                 skipped: pd.DataFrame) -> None:
+    """Replace the collection actions of `as_of`, their lines and the step register of that run."""
+    from receivables.scenarios.planner import PASSING_REASONS
+
+    planned = lines.merge(actions[["action_key", "step_id"]].drop_duplicates(), on=["action_key", "step_id"])
+    parts = [
+        planned[["customer_id", "invoice_id", "step_id", "due_date", "action_key"]].assign(outcome="planned", reason=""),
+        skipped.assign(outcome=skipped["reason"].isin(PASSING_REASONS).map({True: "passed", False: "held"}),
+                       action_key=""),
+    ]
+    steps = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) \
+        else parts[0]
+    steps = steps.drop_duplicates(["customer_id", "invoice_id", "step_id", "outcome", "reason", "action_key"])
+    replace_day(conn, as_of, {collection_actions: actions, collection_action_lines: lines, collection_steps: steps})
+
+
+def read_done_steps(conn: Connection, before: dt.date) -> pd.DataFrame:
+    """(customer_id, invoice_id, step_id, due_date) planned or passed on runs before `before`."""
+    query = (select(collection_steps.c.customer_id, collection_steps.c.invoice_id, collection_steps.c.step_id,
+                    collection_steps.c.due_date)
+             .where(collection_steps.c.as_of < before, collection_steps.c.outcome.in_(["planned", "passed"]))
+             .distinct())
+    return pd.read_sql(query, conn)
+
+
+def previous_overdue_invoices(conn: Connection, before: dt.date) -> pd.DataFrame:
+    """The invoices overdue in the last open-items snapshot before `before` (empty if none)."""
+    last = conn.execute(select(func.max(open_items.c.as_of)).where(open_items.c.as_of < before)).scalar()
+    if last is None:
+        return pd.DataFrame(columns=["customer_id", "invoice_id", "currency", "doc_date", "due_date",
+                                     "original_minor", "open_minor"])
+    query = select(open_items.c.customer_id, open_items.c.invoice_id, open_items.c.currency, open_items.c.doc_date,
+                   open_items.c.due_date, open_items.c.original_minor, open_items.c.open_minor).where(
+        open_items.c.as_of == last, open_items.c.item_type == "invoice", open_items.c.days_overdue > 0,
+        open_items.c.open_minor > 0)
+    return pd.read_sql(query, conn)
+
+
+def read_risk(conn: Connection, as_of: dt.date) -> pd.DataFrame:
+    return pd.read_sql(select(risk_scores).where(risk_scores.c.as_of == as_of), conn)
