@@ -21,6 +21,9 @@ export RECEIVABLES_WAREHOUSE_URL ?= sqlite:///$(CURDIR)/.data/warehouse.db
 export RECEIVABLES_LEDGER ?= $(CURDIR)/.data/demo/*FEC*.txt
 export RECEIVABLES_CUSTOMERS ?= $(CURDIR)/.data/demo/customers.csv
 export RECEIVABLES_BANK ?= $(CURDIR)/.data/demo/statement_*.camt053.xml
+export RECEIVABLES_DISPUTES ?= $(CURDIR)/.data/demo/disputes.csv
+export RECEIVABLES_PROMISES ?= $(CURDIR)/.data/demo/promises.csv
+export RECEIVABLES_PAYMENT_PLANS ?= $(CURDIR)/.data/demo/payment_plans.csv
 
 .PHONY: install demo test bench airflow lint clean
 

@@ -28,8 +28,7 @@ os.environ.update({
     # would spin against each other (a model fit takes several times longer).
     "OMP_NUM_THREADS": "1",
 })
-for variable in ("RECEIVABLES_WAREHOUSE_URL", "RECEIVABLES_LEDGER", "RECEIVABLES_CUSTOMERS", "RECEIVABLES_HOME",
-                 "RECEIVABLES_MAPPING"):
+for variable in [name for name in os.environ if name.startswith("RECEIVABLES_")]:   # the Makefile's demo settings
     os.environ.pop(variable, None)
 for folder in ("plugins", "dags"):
     if str(REPO / folder) not in sys.path:

@@ -3,10 +3,10 @@ paying late and the expected payment date, learnt only from what the ledger show
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 
+from cli_csv import command_csv
 from receivables.cli import main
 from receivables.ledger.customers import read_customer_master
 from receivables.ledger.open_items import open_items
@@ -21,12 +21,7 @@ HEADER = ["invoice_id", "customer_id", "p_late", "expected_payment_date"]
 
 
 def predict(tmp_path, *args: str) -> list[dict]:
-    out = tmp_path / "predictions.csv"
-    assert main(["predict", *args, "--out", str(out)]) == 0
-    with open(out, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        assert reader.fieldnames == HEADER
-        return list(reader)
+    return command_csv(["predict", *args], tmp_path / "predictions.csv", HEADER)
 
 
 def open_invoices(path, as_of: dt.date, customers_file=None) -> set[tuple[str, str]]:

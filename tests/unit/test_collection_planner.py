@@ -370,3 +370,14 @@ def test_messages_are_scheduled_in_the_morning_of_a_business_day_of_the_customer
                        "C2": "2025-10-03 07:00:00+00:00",                # Friday 9:00 in Paris
                        "C3": "2025-10-03 07:00:00+00:00"}                # unknown country: ours
     assert result.actions.set_index("customer_id").loc["C1", "language"] == "de"
+
+
+def test_the_message_language_is_the_customers_else_its_countrys_else_the_scenarios():
+    master = customers({"customer_id": "C1", "language": "nl", "country": "BE"},
+                       {"customer_id": "C2", "language": "pt", "country": "BE"},    # no Portuguese messages
+                       {"customer_id": "C3", "language": "", "country": "DE"},
+                       {"customer_id": "C4", "language": "", "country": ""})
+    docs = [invoice(c, f"FA-{c}", "2025-07-22", 10_000) for c in ("C1", "C2", "C3", "C4")]
+    result = plan(docs, "2025-07-15", master=master)
+    assert dict(zip(result.actions["customer_id"], result.actions["language"])) == {
+        "C1": "nl", "C2": "fr", "C3": "de", "C4": "fr"}

@@ -74,6 +74,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from receivables.money import format_minor
+
 __all__ = [
     "BEHAVIOURS",
     "LINES_PER_CUSTOMER_MONTH",
@@ -1296,3 +1298,57 @@ def _let_codes(g_cust, g_day, g_settled):
         width += 1
     codes[o] = out
     return codes, g_settled
+
+
+# --------------------------------------------------------------------------------------------
+# registers: what the credit team recorded about the portfolio
+
+def write_sample_registers(out_dir: Path, fec: Path, customers_csv: Path, end: datetime.date,
+                           seed: int = 42) -> dict:
+    """Write `disputes.csv`, `promises.csv` and `payment_plans.csv` as a credit team keeps them
+    (scenarios/registers.py formats): a handful of rows on invoices overdue on `end`, chosen
+    deterministically from the portfolio read back — disputes of every kind (one resolved),
+    a promise on one invoice, a blanket promise, a promise already broken, and a payment plan.
+    Returns the three paths."""
+    from receivables.ledger.customers import read_customer_master
+    from receivables.ledger.open_items import open_items
+    from receivables.ledger.sources import read_ledger
+
+    customers = read_customer_master(Path(customers_csv)).customers
+    items = open_items(read_ledger(Path(fec)).lines, customers, end)
+    overdue = items[(items["item_type"] == "invoice") & (items["days_overdue"] > 5) & (items["currency"] == "EUR")]
+    overdue = overdue.sort_values(["customer_id", "invoice_id"]).reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    by_customer = list(overdue.groupby("customer_id"))
+    order = rng.permutation(len(by_customer))
+    picked = [by_customer[k] for k in order[:9]]
+    out_dir = Path(out_dir)
+    when = lambda days: (end + datetime.timedelta(days=days)).isoformat()  # noqa: E731
+
+    disputes = ["dispute_id,customer_id,invoice_id,reason_code,status,opened_on,resolved_on,note"]
+    for k, (reason, status) in enumerate((("quality", "open"), ("price", "investigating"), ("delivery", "open"),
+                                         ("duplicate_invoice", "resolved"))):
+        cid, rows = picked[k]
+        invoice = rows.iloc[0]
+        resolved = when(-2) if status == "resolved" else ""
+        disputes.append(f"D-{k + 1:03d},{cid},{invoice['invoice_id']},{reason},{status},{when(-12)},{resolved},"
+                        f"\"{reason.replace('_', ' ')} reported by the customer\"")
+    promises = ["promise_id,customer_id,invoice_ids,made_on,promised_date,amount,currency,note"]
+    cid, rows = picked[4]
+    promises.append(f"P-001,{cid},{rows.iloc[0]['invoice_id']},{when(-3)},{when(4)},"
+                    f"{format_minor(int(rows.iloc[0]['open_minor']), 'EUR')},EUR,\"call: will pay next week\"")
+    cid, rows = picked[5]
+    half = int(rows["open_minor"].sum()) // 2
+    promises.append(f"P-002,{cid},,{when(-1)},{when(7)},{format_minor(half, 'EUR')},EUR,\"half the balance\"")
+    cid, rows = picked[6]
+    promises.append(f"P-003,{cid},{' '.join(rows['invoice_id'])},{when(-20)},{when(-10)},"
+                    f"{format_minor(int(rows['open_minor'].sum()), 'EUR')},EUR,\"promised, not paid\"")
+    plans = ["plan_id,customer_id,invoice_ids,total,currency,instalments,first_date,frequency,status,agreed_on,note"]
+    cid, rows = picked[7]
+    plans.append(f"PP-001,{cid},{' '.join(rows['invoice_id'])},{format_minor(int(rows['open_minor'].sum()), 'EUR')},"
+                 f"EUR,3,{when(5)},monthly,active,{when(0)},\"three monthly instalments\"")
+    paths = {}
+    for name, rows_ in (("disputes", disputes), ("promises", promises), ("payment_plans", plans)):
+        paths[name] = out_dir / f"{name}.csv"
+        paths[name].write_text("\n".join(rows_) + "\n", encoding="utf-8")
+    return paths

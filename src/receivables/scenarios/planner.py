@@ -47,7 +47,8 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
   channel only: an opted-out also_channel is skipped 'opted_out' (one row per invoice).
 - One action per customer, scenario, step, channel and currency, listing its invoices
   (`invoice_ids`, sorted, space-separated), `amount_minor` their open total, the language
-  (the customer's, else the scenario's language_default), requires_approval and legal_fees
+  (the customer's when messages exist in it, else its country's, else the scenario's
+  language_default), requires_approval and legal_fees
   from the step, template = step.template_for(channel).
 - Legal fees (steps with legal_fees, given `legal` rules): per invoice, late interest from the
   day after its due date to as_of (`legal.late_interest_minor`) and the fixed recovery
@@ -121,7 +122,10 @@ def _in(rows: pd.DataFrame, other: pd.DataFrame | None, columns: list[str]) -> n
     """Whether each row of `rows` has its `columns` values in `other`."""
     if other is None or other.empty:
         return np.zeros(len(rows), dtype=bool)
-    return _pairs(rows, columns).isin(_pairs(other, columns))
+    # one code per distinct tuple of text values, by hashing (a MultiIndex sorts every level's values)
+    both = pd.concat([rows[columns], other[columns]], ignore_index=True).astype(str)
+    codes = both.groupby(columns, sort=False).ngroup().to_numpy()
+    return np.isin(codes[:len(rows)], codes[len(rows):])
 
 
 def _customer_frame(ids: pd.Series, customers: pd.DataFrame, risk: pd.DataFrame | None) -> pd.DataFrame:
@@ -169,6 +173,7 @@ def _done_mask(inv: pd.DataFrame, step_id: str, done: pd.DataFrame | None) -> np
     """Whether `step_id` is done for each invoice in its current dunning cycle (its due date)."""
     if done is None or done.empty:
         return np.zeros(len(inv), dtype=bool)
+    done = done[(done["step_id"].astype(str) == step_id).to_numpy()]   # only rows of this step can match
     probe = inv[["customer_id", "invoice_id"]].assign(step_id=step_id)
     if "due_date" not in done:
         return _in(probe, done, ["customer_id", "invoice_id", "step_id"])
@@ -347,6 +352,17 @@ def _thank_you_rows(settled: pd.DataFrame, cust: pd.DataFrame, skip) -> pd.DataF
     return rows[~out].assign(channel="email")
 
 
+def _languages(actions: pd.DataFrame) -> pd.Series:
+    """The language of each message: the customer's when we have templates in it, else its
+    country's main language, else the scenario's default (`render.message_language`)."""
+    from receivables.scenarios.render import message_language
+
+    keys = actions[["language", "country", "language_default"]].fillna("").astype(str)
+    chosen = {row: message_language(*row) for row in set(keys.itertuples(index=False, name=None))}
+    return pd.Series([chosen[row] for row in keys.itertuples(index=False, name=None)], index=actions.index,
+                     dtype=object)
+
+
 def _group(sent: pd.DataFrame, skipped: pd.DataFrame, policy: Policy, as_of: dt.date, country: str,
            legal: LegalRules | None) -> PlanResult:
     """One action per customer, scenario, step, channel and currency, with its lines."""
@@ -372,18 +388,21 @@ def _group(sent: pd.DataFrame, skipped: pd.DataFrame, policy: Policy, as_of: dt.
         sent.loc[fees, "late_interest_minor"] = interest
         sent.loc[fees, "indemnity_minor"] = indemnity
         hold[fees] = reason
-    sent["hold_reason"] = hold
+    # max() of text and a lambda run in Python once per group; the max of sorted codes and any() do not
+    hold_code, hold_text = pd.factorize(hold, sort=True)
+    sent["hold_reason"] = hold_code
+    sent["interest_missing"] = sent["late_interest_minor"].isna()
     thanks = (sent["step_id"] == THANK_YOU).to_numpy()
     sent["asked_minor"] = np.where(thanks, 0, sent["open_minor"])
     sent["interest_or_zero"] = sent["late_interest_minor"].fillna(0).astype("int64")
     actions = (sent.groupby(action_group, sort=True)
                .agg(invoice_ids=("invoice_id", " ".join), principal_minor=("asked_minor", "sum"),
-                    interest_minor=("interest_or_zero", "sum"), interest_missing=("late_interest_minor",
-                                                                                 lambda v: bool(v.isna().any())),
+                    interest_minor=("interest_or_zero", "sum"), interest_missing=("interest_missing", "any"),
                     indemnity_minor=("indemnity_minor", "sum"), hold_reason=("hold_reason", "max"),
                     cycle=("due_date", "min"), language=("language", "first"), country=("country", "first"),
                     step_pos=("step_pos", "first"))
                .reset_index())
+    actions["hold_reason"] = hold_text.to_numpy()[actions["hold_reason"].to_numpy()]
     cycle = actions["cycle"].dt.strftime("%Y-%m-%d").where(actions["step_id"] != THANK_YOU, as_of.isoformat())
     # one hash per action (not per invoice): hashlib has no vectorized form
     actions["action_key"] = [_action_key(*row) for row in
@@ -394,8 +413,7 @@ def _group(sent: pd.DataFrame, skipped: pd.DataFrame, policy: Policy, as_of: dt.
     actions.loc[~actions["legal_fees"], "interest_minor"] = pd.NA
     actions["amount_minor"] = (actions["principal_minor"] + actions["interest_minor"].fillna(0)
                                + actions["indemnity_minor"]).astype("int64")
-    actions["language"] = actions["language"].where(actions["language"].fillna("") != "",
-                                                     actions["language_default"])
+    actions["language"] = _languages(actions)
     actions["as_of"] = as_of
     actions["send_at"] = _send_at(actions["country"].fillna(""), as_of, country, policy.send_hour)
     for column in ("principal_minor", "indemnity_minor", "offset_days"):

@@ -12,6 +12,8 @@ from receivables.warehouse.schema import (
     aging_snapshots,
     bank_allocations,
     bank_exceptions,
+    collection_actions,
+    collection_steps,
     kpi_daily,
     ledger_imports,
     ledger_lines,
@@ -73,6 +75,19 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
                else f"rules ({model.reason}")
         how += f", expected dates within {model.mae_days:.1f} days on average)" if model.mae_days is not None else ")"
         out.append(f"  risk: {how}: " + ", ".join(f"{classes.get(c, 0)} {c}" for c in ("low", "medium", "high", "critical")))
+    with engine.connect() as conn:
+        channels = dict(conn.execute(select(collection_actions.c.channel, func.count()).where(
+            collection_actions.c.as_of == as_of).group_by(collection_actions.c.channel)).all())
+        approval = conn.execute(select(func.count()).select_from(collection_actions).where(
+            collection_actions.c.as_of == as_of, collection_actions.c.requires_approval)).scalar_one()
+        held = dict(conn.execute(select(collection_steps.c.reason, func.count(func.distinct(collection_steps.c.invoice_id)))
+                                 .where(collection_steps.c.as_of == as_of, collection_steps.c.outcome == "held")
+                                 .group_by(collection_steps.c.reason)).all())
+    if channels:
+        out.append(f"  collection plan: {sum(channels.values())} messages ("
+                   + ", ".join(f"{n} {c}" for c, n in sorted(channels.items())) + f"), {approval} awaiting approval; "
+                   + "invoices left alone: " + (", ".join(f"{n} {r.replace('_', ' ')}" for r, n in sorted(held.items()))
+                                                or "none"))
     out.append("Where to look next:")
     for source_file, path in reports:
         out.append(f"  validation report of {source_file}: {path}")
@@ -81,5 +96,7 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
                "'bank_exceptions'; lettering export in .data/runs/<date>/bank/lettering_export.csv")
     out.append("  risk per customer with its drivers, payment predictions: tables 'risk_scores', "
                "'invoice_predictions', 'payer_profiles'")
+    out.append("  today's messages: table 'collection_actions' (why others wait: 'collection_steps'); to read them: "
+               "receivables plan ... --preview DIR (README: collection plan)")
     out.append("  the run in the Airflow UI: make airflow, then http://localhost:8080 (README: logging in)")
     return "\n".join(out)

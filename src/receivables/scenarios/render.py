@@ -1,0 +1,577 @@
+"""Collection messages: the planner's actions rendered through Jinja templates, PDF for paper.
+
+    env = make_environment()                                    # include/templates, sandboxed
+    message_language("pt", "BE", default="fr")                  # 'fr': no Portuguese, Belgium -> fr
+    context = message_context(action, lines, customer, Creditor.from_env(os.environ),
+                              annual_rate=Decimal("12.15"))
+    context["total_due"], context["pay_by"]                     # ('1 714,50 €', '23 juillet 2025')
+    message = render_action(env, action, context)               # action["template"] == "letter/reminder_1"
+    message.html                                                # letter/reminder_1.fr.html.j2, rendered
+    message.pdf()                                               # b'%PDF-1.7 ...' (A4, WeasyPrint)
+
+A template is a file `include/templates/<channel>/<name>.<language>.<part>.j2`, one per part of
+its channel (`CHANNEL_PARTS`: an email has a subject, an HTML and a text part; a letter an
+HTML part printed to PDF). Files and folders whose name starts with `_` are shared pieces
+(layouts, macros, the labels of each language in `_i18n/<language>.j2`, the preview index),
+never messages. A message file extends its channel's layout (`_layout/email.html.j2`,
+`_layout/email.txt.j2`, `_layout/letter.html.j2` for every printed channel: A4, the address in a
+French window envelope, legal footer; `_layout/call.txt.j2`) and holds the words only; tables
+come from `_macros.html.j2` with the labels of `_i18n/<language>.j2`. A new language is a new
+`_i18n/<xx>.j2`, one file per message and part, and its code in `LANGUAGES`.
+
+Templates run in a sandboxed Jinja environment that also refuses to modify the context,
+with StrictUndefined (a misspelt variable is an error, never an empty string; printing a
+None is an error too: a template tests it first), autoescaping for `.html.j2` files only.
+They receive values already formatted for the customer's locale (Babel: amounts from integer
+minor units through Decimal, dates, percentages): a template never does arithmetic on money,
+and a customer called `{{ 7*7 }}` is printed as written, never evaluated. Any failure of a
+template is a `TemplateError` naming the file (and the layout or macro file it came from).
+
+Pure: no Airflow, no clock, no environment (`Creditor.from_env` reads the mapping it is given).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import functools
+import re
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import jinja2
+import jinja2.sandbox
+import pandas as pd
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_skeleton
+from babel.languages import get_official_languages
+from babel.numbers import format_currency, format_decimal
+
+from receivables.money import exponent
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[3] / "include" / "templates"
+
+LANGUAGES = ("fr", "en", "de", "es", "it", "nl")
+CHANNEL_PARTS = {"email": ("subject", "html", "txt"), "sms": ("txt",), "call": ("txt",),
+                 "letter": ("html",), "statement": ("html",), "formal_notice": ("html",),
+                 "agency_handoff": ("html",)}
+PRINTED = frozenset({"letter", "statement", "formal_notice", "agency_handoff"})
+
+PAY_WITHIN_DAYS = 8           # pay_by = as_of + 8 calendar days, the delay the messages give
+
+# The language a French creditor writes in to a customer of that country when the customer's
+# own language is unknown or not offered. Where a country has several languages this is a
+# choice, not Babel's first official language (Belgium: Babel says nl, French customers' files
+# are mostly Walloon or Brussels). Other countries: Babel's first de facto official language.
+COUNTRY_LANGUAGES = {
+    "FR": "fr", "BE": "fr", "LU": "fr", "MC": "fr", "CH": "de", "LI": "de", "AT": "de", "DE": "de",
+    "ES": "es", "IT": "it", "SM": "it", "VA": "it", "NL": "nl", "GB": "en", "IE": "en", "US": "en",
+    "CA": "en", "MT": "en",
+}
+
+_LANGUAGE = re.compile(r"[a-z]{2}\Z")
+_TEMPLATE = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_-]+\Z")
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class TemplateError(ValueError):
+    """A message template that cannot be used; the message starts with the template file."""
+
+    def __init__(self, template: str, message: str):
+        self.template = template
+        super().__init__(f"{template}: {message}")
+
+
+# -- language --------------------------------------------------------------------------------
+
+def _code(value: object, length: int) -> str | None:
+    """'fr', 'FR', 'fr-BE', 'fr_BE' -> 'fr' (length 2); None, NaN, '' -> None."""
+    if not isinstance(value, str):
+        return None
+    head = re.split(r"[-_]", value.strip(), maxsplit=1)[0]
+    return head if len(head) == length and head.isalpha() else None
+
+
+def message_language(language: str | None, country: str | None, default: str) -> str:
+    """The customer's language if supported, else the main language of its country if
+    supported (`COUNTRY_LANGUAGES`, else Babel's first official language), else `default`.
+
+    >>> message_language("DE", "FR", "fr"), message_language(None, "BE", "en"), message_language("pt", "PT", "fr")
+    ('de', 'fr', 'fr')
+    """
+    own = _code(language, 2)
+    if own is not None and own.lower() in LANGUAGES:
+        return own.lower()
+    territory = _code(country, 2)
+    if territory is not None:
+        territory = territory.upper()
+        main = COUNTRY_LANGUAGES.get(territory)
+        if main is None:
+            official = get_official_languages(territory, de_facto=True)
+            main = official[0] if official else None
+        if main in LANGUAGES:
+            return main
+    return default
+
+
+def available_language(env: jinja2.Environment, template: str, channel: str, language: str,
+                       default: str) -> str:
+    """`language` if every part of `template` exists in it, else `default` if they do, else 'en'
+    (and rendering then names the file that is missing)."""
+    for candidate in (language, default):
+        if isinstance(candidate, str) and _LANGUAGE.match(candidate) and all(
+                _exists(env, _part_file(template, candidate, part)) for part in CHANNEL_PARTS[channel]):
+            return candidate
+    return "en"
+
+
+def _exists(env: jinja2.Environment, name: str) -> bool:
+    try:
+        env.loader.get_source(env, name)
+    except jinja2.TemplateNotFound:
+        return False
+    return True
+
+
+# -- the creditor ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Creditor:
+    """Our company, as every message shows it (header, footer, payment details)."""
+
+    name: str
+    address: str                 # lines separated by "\n" or ", "
+    email: str
+    phone: str
+    iban: str
+    bic: str
+    registration: str            # e.g. "SIREN 123 456 789"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Creditor":
+        """RECEIVABLES_CREDITOR_NAME, _ADDRESS, _EMAIL, _PHONE, _IBAN, _BIC, _REGISTRATION from
+        `environ`; an unset or blank variable takes the demo value (a fictitious Paris company)."""
+        values = {}
+        for item in fields(cls):
+            value = environ.get(f"RECEIVABLES_CREDITOR_{item.name.upper()}", "")
+            values[item.name] = value.strip() or _DEMO_CREDITOR[item.name]
+        return cls(**values)
+
+
+_DEMO_CREDITOR = {
+    "name": "Demo Distribution SAS",
+    "address": "12 rue de la Paix\n75002 Paris\nFrance",
+    "email": "recouvrement@demo-distribution.example",
+    "phone": "+33 1 23 45 67 89",
+    "iban": "FR76 3000 6000 0112 3456 7890 189",
+    "bic": "AGRIFRPPXXX",
+    "registration": "SAS au capital de 100 000 € · SIREN 123 456 789 · RCS Paris · TVA FR32 123456789",
+}
+
+
+# -- formatting ------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=256)
+def _locale(language: str, country: str | None) -> Locale:
+    """`<language>_<country>` when Babel knows it (fr_BE, de_CH), else `<language>`."""
+    if country:
+        try:
+            return Locale.parse(f"{language}_{country}")
+        except (UnknownLocaleError, ValueError):
+            pass
+    return Locale.parse(language)
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):      # a list or another non-scalar
+        return False
+
+
+def _text(value: object) -> str:
+    return "" if _missing(value) else str(value).strip()
+
+
+def _minor(value: object) -> int | None:
+    """An integer amount of minor units, None when missing; a float with a fraction is a bug."""
+    if _missing(value):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"amounts are integer minor units, got {value!r}")
+    return int(value)
+
+
+def _amount(minor: int, currency: str) -> Decimal:
+    return Decimal(int(minor)).scaleb(-exponent(currency))
+
+
+def _money(minor: int | None, currency: str, locale: Locale) -> str | None:
+    if minor is None:
+        return None
+    return format_currency(_amount(minor, currency), currency, locale=locale)
+
+
+def _day(value: object) -> dt.date | None:
+    if _missing(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _long_date(day: dt.date, locale: Locale) -> str:
+    return format_date(day, "long", locale=locale)
+
+
+def _short_date(value: object, locale: Locale) -> str:
+    day = _day(value)
+    return "" if day is None else format_skeleton("yMMdd", day, locale=locale)
+
+
+def _percent(rate: Decimal, locale: Locale) -> str:
+    """12.15 (percent) -> '12,15 %' (fr), '12.15%' (en): the locale's pattern, two decimals."""
+    pattern = copy.copy(locale.percent_formats[None])
+    pattern.frac_prec = (2, 2)
+    return pattern.apply(Decimal(rate) / 100, locale)
+
+
+def address_lines(address: object) -> list[str]:
+    """Free-text address -> its lines: split on new lines, else (one line) on ', '."""
+    text = _text(address).replace("\r\n", "\n").replace("\r", "\n")
+    parts = text.split("\n") if "\n" in text else text.split(", ")
+    return [part.strip() for part in parts if part.strip()]
+
+
+# -- the context -----------------------------------------------------------------------------
+
+_ITEM_DEFAULTS = {"doc_date": None, "due_date": None, "original_minor": None, "late_interest_minor": None,
+                  "indemnity_minor": 0, "days_overdue": None, "currency": None}
+
+
+def _days_overdue(row: Mapping, as_of: dt.date) -> int:
+    """The row's days_overdue, else counted from its due date (0 without one)."""
+    days = _minor(row["days_overdue"])
+    if days is None:
+        due = _day(row["due_date"])
+        days = (as_of - due).days if due is not None else 0
+    return days
+
+
+def _items(frame: pd.DataFrame, currency: str, locale: Locale, as_of: dt.date) -> list[dict]:
+    """Invoices (or statement items) as templates see them, by due date then id."""
+    if frame is None or frame.empty:
+        return []
+    rows = frame.to_dict("records")
+    rows.sort(key=lambda r: (_day(r.get("due_date")) or dt.date.min, str(r.get("invoice_id"))))
+    out = []
+    for row in rows:
+        row = {**_ITEM_DEFAULTS, **row}
+        cur = _text(row["currency"]) or currency
+        open_minor = _minor(row["open_minor"]) or 0
+        original = _minor(row["original_minor"])
+        days = _days_overdue(row, as_of)
+        out.append({
+            "id": _text(row["invoice_id"]),
+            "date": _short_date(row["doc_date"], locale),
+            "due_date": _short_date(row["due_date"], locale),
+            "original": _money(open_minor if original is None else original, cur, locale),
+            "open": _money(open_minor, cur, locale),
+            "days_overdue": format_decimal(days, locale=locale),
+            "interest": _money(_minor(row["late_interest_minor"]), cur, locale),
+            "indemnity": _money(_minor(row["indemnity_minor"]) or 0, cur, locale),
+            "late": days > 0 and open_minor > 0,
+            "credit": open_minor < 0,
+        })
+    return out
+
+
+def _risk(risk: Mapping | None, locale: Locale) -> dict | None:
+    if risk is None:
+        return None
+    score = risk.get("score")
+    drivers = _text(risk.get("drivers"))
+    return {"score": "" if _missing(score) else format_decimal(score, locale=locale),
+            "risk_class": _text(risk.get("risk_class")),
+            "drivers": [d.strip() for d in drivers.split(";") if d.strip()]}
+
+
+def message_context(action: Mapping, lines: pd.DataFrame, customer: Mapping, creditor: Creditor, *,
+                    risk: Mapping | None = None, account_items: pd.DataFrame | None = None,
+                    annual_rate: Decimal | None = None) -> dict:
+    """Everything a template may use, already formatted for the customer's locale (Babel).
+
+    language; customer {id, name, address_lines, email, phone}; creditor {name, address,
+    address_lines, email, phone, iban, bic, registration}; reference (the action key); date
+    (as_of, long); invoices [{id, date, due_date, original, open, days_overdue, interest (None:
+    unknown), indemnity, late, credit}]; count; currency; total_open, total_interest (None:
+    unknown), total_indemnity, total_due (what the message asks for: the action's amount);
+    pay_by (as_of + 8 days, long); annual_rate ('12,15 %', None when not given); hold_reason
+    (internal: call scripts only); risk {score, risk_class, drivers [..]} or None; account
+    {items (as invoices, credit notes included), balance, overdue} (`account['items']` in a
+    template: `.items` is the dict method); step; tone; legal_fees.
+
+    Amounts come from integer minor units (Decimal, never float). Missing values are '' for
+    text and None where the template must say something else (interest unknown, no risk
+    score, no annual rate). An action without principal_minor / indemnity_minor takes the
+    open total of `lines` / 0. `account_items` (statements) are in the action's currency."""
+    language = str(action["language"])
+    currency = str(action["currency"])
+    country = _code(customer.get("country"), 2)
+    locale = _locale(language, country.upper() if country else None)
+    as_of = _day(action["as_of"])
+    money = functools.partial(_money, currency=currency, locale=locale)
+
+    principal = _minor(action.get("principal_minor"))
+    if principal is None:
+        principal = sum(_minor(v) or 0 for v in lines["open_minor"])
+    items = lines if account_items is None else account_items
+    rows = [{**_ITEM_DEFAULTS, **row} for row in items.to_dict("records")]
+    balance = sum(_minor(row["open_minor"]) or 0 for row in rows)
+    overdue = sum(_minor(row["open_minor"]) for row in rows
+                  if (_minor(row["open_minor"]) or 0) > 0 and _days_overdue(row, as_of) > 0)
+    return {
+        "language": language,
+        "customer": {"id": _text(customer.get("customer_id")), "name": _text(customer.get("name")),
+                     "address_lines": address_lines(customer.get("address")),
+                     "email": _text(customer.get("email")), "phone": _text(customer.get("phone"))},
+        "creditor": {**{f.name: getattr(creditor, f.name) for f in fields(creditor)},
+                     "address_lines": address_lines(creditor.address)},
+        "reference": _text(action["action_key"]),
+        "date": _long_date(as_of, locale),
+        "invoices": _items(lines, currency, locale, as_of),
+        "count": len(lines),
+        "currency": currency,
+        "total_open": money(principal),
+        "total_interest": money(_minor(action.get("interest_minor"))),
+        "total_indemnity": money(_minor(action.get("indemnity_minor")) or 0),
+        "total_due": money(_minor(action["amount_minor"])),
+        "pay_by": _long_date(as_of + dt.timedelta(days=PAY_WITHIN_DAYS), locale),
+        "annual_rate": None if _missing(annual_rate) else _percent(Decimal(str(annual_rate)), locale),
+        "hold_reason": _text(action.get("hold_reason")),
+        "risk": _risk(risk, locale),
+        "account": {"items": _items(items, currency, locale, as_of), "balance": money(balance), "overdue": money(overdue)},
+        "step": _text(action.get("step_id")),
+        "tone": _text(action.get("tone")),
+        "legal_fees": bool(action.get("legal_fees", False)),
+    }
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rendered:
+    action_key: str
+    channel: str
+    language: str
+    template: str                 # "<channel>/<name>"
+    subject: str | None
+    html: str | None
+    text: str | None
+    customer_id: str = ""         # for the preview index
+    customer_name: str = ""
+    step: str = ""
+
+    def pdf(self) -> bytes:
+        """The HTML part printed (A4, WeasyPrint); only for the printed channels."""
+        if self.channel not in PRINTED or self.html is None:
+            raise ValueError(f"{self.template}: the {self.channel} channel is not printed")
+        return render_pdf(self.html)
+
+
+def _autoescape(name: str | None) -> bool:
+    return name is not None and (name.endswith(".html.j2") or name.endswith(".html"))
+
+
+def _no_none(value: object) -> object:
+    # A None printed would show "None" to a customer: a template tests optional values first.
+    if value is None:
+        raise jinja2.UndefinedError("a value that is None was printed; test it first ({% if x is none %})")
+    return value
+
+
+def make_environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.sandbox.SandboxedEnvironment:
+    """The sandboxed environment messages render in (immutable: templates cannot change the
+    context they are given, which several parts of one message share)."""
+    return jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(templates_dir), encoding="utf-8"),
+        autoescape=_autoescape, undefined=jinja2.StrictUndefined, finalize=_no_none,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+
+
+def _part_file(template: str, language: str, part: str) -> str:
+    return f"{template}.{language}.{part}.j2"
+
+
+def _where(env: jinja2.Environment, error: BaseException) -> str:
+    """' (in _layout/letter.html.j2, line 12)': the deepest template frame of the error."""
+    roots = [Path(p).resolve() for p in getattr(env.loader, "searchpath", [])]
+    found = None
+    if isinstance(error, jinja2.TemplateSyntaxError) and error.name:
+        found = (error.name, error.lineno)
+    else:
+        for frame in traceback.extract_tb(error.__traceback__):
+            path = Path(frame.filename)
+            for root in roots:
+                if path.is_absolute() and path.resolve().is_relative_to(root):
+                    found = (path.resolve().relative_to(root).as_posix(), frame.lineno)
+    return "" if found is None else f" (in {found[0]}, line {found[1]})"
+
+
+def _render(env: jinja2.Environment, name: str, context: dict) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateNotFound as error:
+        searched = ", ".join(getattr(env.loader, "searchpath", []))
+        if error.name == name:
+            raise TemplateError(name, f"template not found in {searched}") from None
+        raise TemplateError(name, f"includes {error.name!r}, not found in {searched}") from None
+    except jinja2.sandbox.SecurityError as error:
+        raise TemplateError(name, f"refused by the sandbox{_where(env, error)}: {error}") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise TemplateError(name, f"syntax error{_where(env, error)}: {error.message}") from None
+    except jinja2.UndefinedError as error:
+        raise TemplateError(name, f"undefined{_where(env, error)}: {error}") from None
+    except Exception as error:  # a template bug of another kind (a filter on the wrong type ...)
+        raise TemplateError(name, f"{type(error).__name__}{_where(env, error)}: {error}") from None
+
+
+# SMS are billed per GSM-7 segment of 160 septets; one character outside GSM-7 turns the whole
+# message into UCS-2 (70 characters). Babel's narrow no-break spaces and typographic quotes
+# have GSM-7 equivalents, so an SMS body is normalised to them.
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+_GSM7_EQUIVALENTS = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " ", "\u2019": "'", "\u2018": "'",
+                                   "\u201c": '"', "\u201d": '"', "\u00ab": '"', "\u00bb": '"', "\u2013": "-",
+                                   "\u2014": "-", "\u2212": "-", "\u2026": "...", "\u2011": "-"})
+
+
+def gsm7_septets(text: str) -> int | None:
+    """The length of `text` in GSM-7 septets (extension characters count 2); None when a
+    character is not in GSM-7 (the SMS would go as UCS-2)."""
+    total = 0
+    for char in text:
+        if char in GSM7_BASIC:
+            total += 1
+        elif char in GSM7_EXTENSION:
+            total += 2
+        else:
+            return None
+    return total
+
+
+def render_action(env: jinja2.Environment, action: Mapping, context: dict) -> Rendered:
+    """Render every part of the action's channel from `<template>.<language>.<part>.j2`.
+
+    The language is the action's, resolved beforehand (`message_language`, `available_language`):
+    a missing file is a TemplateError naming it, never a silent switch to another language."""
+    template, channel, language = str(action["template"]), str(action["channel"]), str(action["language"])
+    if channel not in CHANNEL_PARTS:
+        raise ValueError(f"unknown channel {channel!r} (expected one of {', '.join(CHANNEL_PARTS)})")
+    if not _TEMPLATE.match(template):
+        raise TemplateError(template, "a template is named <channel-folder>/<name>")
+    if not _LANGUAGE.match(language):
+        raise TemplateError(template, f"{language!r} is not a two-letter language code")
+    parts = {part: _render(env, _part_file(template, language, part), context) for part in CHANNEL_PARTS[channel]}
+    subject = " ".join(parts["subject"].split()) if "subject" in parts else None
+    text = parts["txt"].strip() if "txt" in parts else None
+    if text is not None and channel == "sms":
+        text = " ".join(text.translate(_GSM7_EQUIVALENTS).split())
+    return Rendered(action_key=_text(action["action_key"]), channel=channel, language=language, template=template,
+                    subject=subject, html=parts.get("html", "").strip() or None, text=text,
+                    customer_id=_text(action.get("customer_id")), step=_text(action.get("step_id")),
+                    customer_name=_text(context.get("customer", {}).get("name")))
+
+
+# -- PDF -------------------------------------------------------------------------------------
+
+@functools.cache
+def _local_fetcher_class() -> type:
+    from weasyprint.urls import URLFetcher   # heavy (Pango, fonts): imported for the first PDF
+
+    class LocalFetcher(URLFetcher):
+        """Resources of a printed message (a stylesheet, a logo) come from the templates folder
+        or data: URLs: never the network, never another file of the machine."""
+
+        def __init__(self, root: Path):
+            super().__init__(allowed_protocols=("file", "data"))
+            self.root = root
+
+        def fetch(self, url, headers=None):  # noqa: ANN001, ANN202
+            if urlsplit(url).scheme == "file" and not Path(unquote(urlsplit(url).path)).resolve().is_relative_to(self.root):
+                raise ValueError(f"{url}: outside {self.root}")
+            return super().fetch(url, headers)
+
+    return LocalFetcher
+
+
+def render_pdf(html: str, base_url: Path = TEMPLATES_DIR) -> bytes:
+    """Print an HTML message to PDF (the page size and margins come from its @page rule)."""
+    import weasyprint
+
+    root = Path(base_url).resolve()
+    return weasyprint.HTML(string=html, base_url=str(root) + "/", url_fetcher=_local_fetcher_class()(root)).write_pdf()
+
+
+# -- preview ---------------------------------------------------------------------------------
+
+def _file_stem(rendered: Rendered) -> str:
+    return f"{_UNSAFE_FILE_CHARS.sub('_', rendered.action_key) or 'message'}.{_UNSAFE_FILE_CHARS.sub('_', rendered.channel)}"
+
+
+def write_preview(directory: Path, rendered: Iterable[Rendered], *, templates_dir: Path = TEMPLATES_DIR,
+                  pdf: bool = True) -> list[Path]:
+    """Write each message's parts (<key>.<channel>.subject.txt / .html / .txt / .pdf) and an
+    index.html listing them all; returns the files written, the index last.
+
+    The index is a template (`_preview/index.html.j2`) rendered in the same sandboxed,
+    autoescaping environment: names and subjects come from customer data."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    rows = []
+    seen = set()
+    for message in rendered:
+        stem = _file_stem(message)
+        if stem in seen:
+            raise ValueError(f"{message.action_key} on {message.channel} appears twice in the preview")
+        seen.add(stem)
+        files = []
+        for label, suffix, content in (("subject", ".subject.txt", message.subject), ("html", ".html", message.html),
+                                       ("text", ".txt", message.text)):
+            if content is not None:
+                path = directory / f"{stem}{suffix}"
+                path.write_text(content + "\n", encoding="utf-8")
+                files.append({"label": label, "href": path.name})
+                written.append(path)
+        if pdf and message.channel in PRINTED and message.html is not None:
+            path = directory / f"{stem}.pdf"
+            path.write_bytes(message.pdf())
+            files.append({"label": "pdf", "href": path.name})
+            written.append(path)
+        rows.append({"action_key": message.action_key, "customer_id": message.customer_id,
+                     "customer_name": message.customer_name, "channel": message.channel,
+                     "step": message.step, "language": message.language, "template": message.template,
+                     "subject": message.subject or "", "files": files})
+    index = directory / "index.html"
+    env = make_environment(templates_dir)
+    index.write_text(_render(env, "_preview/index.html.j2", {"messages": rows}) + "\n", encoding="utf-8")
+    written.append(index)
+    return written
+
+
+__all__ = ["CHANNEL_PARTS", "COUNTRY_LANGUAGES", "Creditor", "LANGUAGES", "PRINTED", "Rendered", "TEMPLATES_DIR",
+           "TemplateError", "address_lines", "available_language", "gsm7_septets", "make_environment",
+           "message_context", "message_language", "render_action", "render_pdf", "write_preview"]
