@@ -381,3 +381,14 @@ def test_the_message_language_is_the_customers_else_its_countrys_else_the_scenar
     result = plan(docs, "2025-07-15", master=master)
     assert dict(zip(result.actions["customer_id"], result.actions["language"])) == {
         "C1": "nl", "C2": "fr", "C3": "de", "C4": "fr"}
+
+
+def test_a_customer_whose_dunning_is_blocked_gets_no_message_at_all():
+    master = customers({"customer_id": "C1", "dunning_blocked": True})
+    settled = pd.DataFrame([{"customer_id": "C1", "invoice_id": "FA-0", "currency": "EUR",
+                             "due_date": pd.Timestamp("2025-06-30"), "open_minor": 5_000}])
+    docs = [invoice("C1", "FA-1", "2025-07-10", 50_000), invoice("C2", "FA-2", "2025-07-10", 50_000)]
+    result = plan(docs, "2025-07-15", master=master, settled=settled,
+                  done=done(("C1", "FA-1", ["courtesy"]), ("C2", "FA-2", ["courtesy"])))
+    assert sent(result) == [("C2", "reminder_1", "email", "FA-2")]
+    assert reasons(result) == [("C1", "FA-0", "thank_you", "blocked"), ("C1", "FA-1", "reminder_1", "blocked")]

@@ -197,3 +197,15 @@ def test_a_spreadsheet_master_reads_numbers_and_booleans_as_text_fields(tmp_path
     assert customers.loc["1002", "payment_terms_days"] == 30
     assert read.quarantine["line_no"].tolist() == [4]  # the worksheet row
     assert read.rows_read == 3
+
+
+def test_a_dunning_block_column_stops_reminders_for_the_customers_it_flags(tmp_path):
+    text = (f"{HEADER},dunning_blocked\n"
+            "C001,Boulangerie Dupont,FR,fr,,,,PME,false,45,,oui\n"
+            "C002,Brasserie du Port,FR,fr,,,,TPE,false,30,,\n"
+            "C003,Hôtel Bellevue SA,CH,de,,,,PME,false,,,peut-être\n")
+    read = read_customer_master(write(tmp_path, "customers.csv", text))
+    assert by_id(read)["dunning_blocked"].tolist() == [True, False, False]
+    assert [(w["customer_id"], w["field"]) for w in read.warnings] == [("C003", "dunning_blocked")]
+    without = by_id(read_customer_master(write(tmp_path, "plain.csv", SMALL_MASTER)))
+    assert not without["dunning_blocked"].any()   # the column is optional

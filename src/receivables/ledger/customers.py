@@ -20,7 +20,8 @@ Normalization (all vectorized over the columns): cells stripped; `country` upper
 3166-1 alpha-2 (plus XK, Kosovo, as the EU uses it; `UK` and `EL`, the EU's VAT prefixes, read
 as GB and GR); `language` lower-cased ISO 639-1 (`fr-FR`/`fr_FR` read as `fr`); `email` one
 address or several separated by `,`/`;`, kept as written when each looks like an address;
-`segment` upper-cased, one of SEGMENTS; `strategic` true/false/1/0/yes/no/y/n/oui/non/o/vrai/faux
+`segment` upper-cased, one of SEGMENTS; `strategic` (and the optional `dunning_blocked`: no
+reminder at all for that customer) true/false/1/0/yes/no/y/n/oui/non/o/vrai/faux
 (French Excel writes VRAI/FAUX), empty is False; `payment_terms_days` an integer 0..365, empty
 is <NA> (the configured default applies); `opt_out_channels` names separated by spaces, commas
 or semicolons, each in CHANNELS, written back space-separated in CHANNELS order.
@@ -257,10 +258,13 @@ def _normalize_fields(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
     flag(bad, "segment", "unknown segment {value!r} (expected one of " + ", ".join(SEGMENTS) + "); left blank")
     out["segment"] = segment.where(~bad, "")
 
-    word = frame["strategic"].str.lower()
-    bad = (word != "") & ~word.isin(TRUE_WORDS | FALSE_WORDS)
-    flag(bad, "strategic", "not a yes/no value {value!r}; read as false")
-    out["strategic"] = word.isin(TRUE_WORDS)
+    for name in ("strategic", "dunning_blocked"):   # dunning_blocked is optional
+        if name not in frame:
+            continue
+        word = frame[name].fillna("").astype(str).str.lower()
+        bad = (word != "") & ~word.isin(TRUE_WORDS | FALSE_WORDS)
+        flag(bad, name, "not a yes/no value {value!r}; read as false")
+        out[name] = word.isin(TRUE_WORDS)
 
     terms_text = frame["payment_terms_days"]
     is_number = terms_text.str.fullmatch(r"\d{1,4}").astype(bool)

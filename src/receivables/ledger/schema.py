@@ -68,7 +68,9 @@ def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     """Exactly `columns`, in order, with their dtypes (missing text columns become '')."""
     out = pd.DataFrame(index=frame.index)
     for name, dtype in columns.items():
-        if name in frame:
+        if name in frame and dtype == "bool":   # a missing flag is False, never bool(NaN) = True
+            out[name] = frame[name].astype(object).where(frame[name].notna(), False).astype(bool)
+        elif name in frame:
             out[name] = frame[name].astype(dtype)
         elif dtype == "object":
             out[name] = ""
@@ -122,8 +124,9 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     "payment_terms_days": "Int64",  # <NA>: use the configured default
     "opt_out_channels": "object",   # space-separated channel names
     "iban": "object",               # optional: the account the customer pays from, "" if unknown
+    "dunning_blocked": "bool",      # optional: no reminder at all (insolvency, legal, key account decision)
 }
-OPTIONAL_CUSTOMER_COLUMNS = ("iban",)
+OPTIONAL_CUSTOMER_COLUMNS = ("iban", "dunning_blocked")
 REQUIRED_CUSTOMER_COLUMNS = tuple(c for c in CUSTOMER_COLUMNS if c not in OPTIONAL_CUSTOMER_COLUMNS)
 SEGMENTS = ("TPE", "PME", "ETI", "GE")
 CHANNELS = ("email", "sms", "letter", "call")

@@ -28,7 +28,8 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
   its scenario again (rows without a due_date count whatever the due date).
 - Exclusions, one reason per invoice, checked in this order and recorded in `skipped` with the
   step that was due: 'paid_today' (in `paid_today`: invoices with a payment matched today, even
-  one a human has still to confirm), 'disputed' (in `disputes` with a status other than
+  one a human has still to confirm), 'blocked' (the customer's dunning_blocked flag in the
+  master: no message at all, thank-yous included), 'disputed' (in `disputes` with a status other than
   'resolved'), 'payment_plan' (in `plans`), 'promised' (a promise that is not broken, on the
   invoice or on all the customer's invoices when it names none, while as_of <= promised_date +
   3 days of grace; see `registers.holding_promises`). Such a step is *held*: not done, it
@@ -137,6 +138,8 @@ def _customer_frame(ids: pd.Series, customers: pd.DataFrame, risk: pd.DataFrame 
         frame[column] = values.reindex(frame.index).fillna("").astype(str)
     strategic = master["strategic"] if "strategic" in master else pd.Series(dtype=object)
     frame["strategic"] = strategic.reindex(frame.index).astype(object)
+    blocked = master["dunning_blocked"] if "dunning_blocked" in master else pd.Series(dtype=bool)
+    frame["dunning_blocked"] = blocked.reindex(frame.index).fillna(False).astype(bool)
     frame["risk_class"] = np.nan
     if risk is not None and not risk.empty:
         rank = risk["risk_class"].map({c: i for i, c in enumerate(RISK_CLASSES)})
@@ -277,7 +280,8 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
     if not holding.empty:
         blanket = holding.loc[holding["invoice_id"].fillna("").astype(str) == "", "customer_id"]
         promised |= inv["customer_id"].isin(blanket.astype(str)).to_numpy()
-    for name, mask in (("paid_today", _in(inv, paid_today, keys)), ("disputed", _in(inv, open_disputes, keys)),
+    for name, mask in (("paid_today", _in(inv, paid_today, keys)), ("blocked", inv["dunning_blocked"].to_numpy()),
+                       ("disputed", _in(inv, open_disputes, keys)),
                        ("payment_plan", _in(inv, plans, keys)), ("promised", promised)):
         reason = reason.mask(reason.isna() & mask, name)
     excluded = reason.notna().to_numpy()
@@ -347,9 +351,11 @@ def _thank_you_rows(settled: pd.DataFrame, cust: pd.DataFrame, skip) -> pd.DataF
             rows[column] = rows["due_date"] if column == "doc_date" else rows["open_minor"]
     rows["doc_date"] = pd.to_datetime(rows["doc_date"])
     rows = rows.merge(cust, on="customer_id", how="left")
-    out = _opted_out(rows["opt_out_channels"], "email")
+    blocked = rows["dunning_blocked"].to_numpy(dtype=bool)
+    skip(rows[blocked], "blocked")
+    out = _opted_out(rows["opt_out_channels"], "email") & ~blocked
     skip(rows[out], "opted_out")
-    return rows[~out].assign(channel="email")
+    return rows[~out & ~blocked].assign(channel="email")
 
 
 def _languages(actions: pd.DataFrame) -> pd.Series:

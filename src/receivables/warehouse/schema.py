@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -89,6 +90,7 @@ customers = Table(
     Column("opt_out_channels", String(100), nullable=False),
     Column("origin", String(10), nullable=False),   # 'master' or 'ledger' (seen only in the ledger)
     Column("iban", String(34), nullable=False, server_default=""),   # migration 0002
+    Column("dunning_blocked", Boolean, nullable=False, server_default=false()),   # migration 0004
 )
 
 quarantine = Table(

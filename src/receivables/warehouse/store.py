@@ -103,9 +103,10 @@ def refresh_customers(conn: Connection, master: pd.DataFrame | None) -> int:
     known = select(customers.c.customer_id)
     conn.execute(insert(customers).from_select(
         ["customer_id", "name", "country", "language", "email", "phone", "address", "segment",
-         "strategic", "payment_terms_days", "opt_out_channels", "origin", "iban"],
+         "strategic", "payment_terms_days", "opt_out_channels", "origin", "iban", "dunning_blocked"],
         select(seen.c.customer_id, seen.c.name, literal(""), literal(""), literal(""), literal(""),
-               literal(""), literal(""), literal(False), literal(None), literal(""), literal("ledger"), literal(""))
+               literal(""), literal(""), literal(False), literal(None), literal(""), literal("ledger"), literal(""),
+               literal(False))
         .where(seen.c.customer_id.not_in(known)),
     ))
     return conn.execute(select(func.count()).select_from(customers)).scalar_one()

@@ -15,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("customers") as batch:
+        batch.add_column(sa.Column("dunning_blocked", sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_table(
         "collection_actions",
         sa.Column("as_of", sa.Date, nullable=False),
@@ -120,3 +122,5 @@ def downgrade() -> None:
     op.drop_table("collection_steps")
     op.drop_table("collection_action_lines")
     op.drop_table("collection_actions")
+    with op.batch_alter_table("customers") as batch:
+        batch.drop_column("dunning_blocked")
