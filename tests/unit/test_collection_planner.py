@@ -372,6 +372,13 @@ def test_messages_are_scheduled_in_the_morning_of_a_business_day_of_the_customer
     assert result.actions.set_index("customer_id").loc["C1", "language"] == "de"
 
 
+def test_a_customer_who_told_us_its_hour_gets_its_messages_then():
+    master = customers({"customer_id": "C1", "country": "BE", "contact_hour": 14})
+    result = plan([invoice("C1", "FA-1", "2025-07-10", 10_000)], "2025-07-15", master=master,
+                  done=done(("C1", "FA-1", ["courtesy"])))
+    assert str(result.actions.iloc[0]["send_at"]) == "2025-07-15 12:00:00+00:00"    # 14:00 in Brussels
+
+
 def test_the_message_language_is_the_customers_else_its_countrys_else_the_scenarios():
     master = customers({"customer_id": "C1", "language": "nl", "country": "BE"},
                        {"customer_id": "C2", "language": "pt", "country": "BE"},    # no Portuguese messages

@@ -209,3 +209,14 @@ def test_a_dunning_block_column_stops_reminders_for_the_customers_it_flags(tmp_p
     assert [(w["customer_id"], w["field"]) for w in read.warnings] == [("C003", "dunning_blocked")]
     without = by_id(read_customer_master(write(tmp_path, "plain.csv", SMALL_MASTER)))
     assert not without["dunning_blocked"].any()   # the column is optional
+
+
+def test_a_contact_hour_is_read_when_given_and_a_bad_one_is_reported(tmp_path):
+    text = (f"{HEADER},contact_hour\n"
+            "C001,Boulangerie Dupont,FR,fr,,,,PME,false,45,,14h\n"
+            "C002,Brasserie du Port,FR,fr,,,,TPE,false,30,,\n"
+            "C003,Hôtel Bellevue SA,CH,de,,,,PME,false,,,25\n")
+    read = read_customer_master(write(tmp_path, "customers.csv", text))
+    hours = by_id(read)["contact_hour"]
+    assert hours["C001"] == 14 and pd.isna(hours["C002"]) and pd.isna(hours["C003"])
+    assert [(w["customer_id"], w["field"]) for w in read.warnings] == [("C003", "contact_hour")]

@@ -22,7 +22,8 @@ as GB and GR); `language` lower-cased ISO 639-1 (`fr-FR`/`fr_FR` read as `fr`); 
 address or several separated by `,`/`;`, kept as written when each looks like an address;
 `segment` upper-cased, one of SEGMENTS; `strategic` (and the optional `dunning_blocked`: no
 reminder at all for that customer) true/false/1/0/yes/no/y/n/oui/non/o/vrai/faux
-(French Excel writes VRAI/FAUX), empty is False; `payment_terms_days` an integer 0..365, empty
+(French Excel writes VRAI/FAUX), empty is False; the optional `contact_hour` the local hour
+(0-23, `14` or `14h`) the customer wants messages at, empty unknown; `payment_terms_days` an integer 0..365, empty
 is <NA> (the configured default applies); `opt_out_channels` names separated by spaces, commas
 or semicolons, each in CHANNELS, written back space-separated in CHANNELS order.
 
@@ -273,6 +274,14 @@ def _normalize_fields(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
     flag(bad, "payment_terms_days", "payment terms {value!r} are not a number of days between 0 and "
          + f"{MAX_TERMS_DAYS}; the default terms apply")
     out["payment_terms_days"] = terms.where(~bad, pd.NA).astype("Int64")
+
+    if "contact_hour" in frame:   # optional
+        text = frame["contact_hour"].fillna("").astype(str).str.replace(r"\s*h(00)?$", "", regex=True)
+        is_hour = text.str.fullmatch(r"\d{1,2}").astype(bool)
+        hour = pd.to_numeric(text.where(is_hour, None), errors="coerce").astype("Int64")
+        bad = (text != "") & (~is_hour | (hour > 23).fillna(False))
+        flag(bad, "contact_hour", "contact hour {value!r} is not an hour from 0 to 23; the default hour applies")
+        out["contact_hour"] = hour.where(~bad, pd.NA).astype("Int64")
 
     out["opt_out_channels"], bad_channels = _normalize_channels(frame["opt_out_channels"])
     flag(bad_channels != "", "opt_out_channels",

@@ -59,9 +59,10 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
 - Thank-you (policy.thank_you): one email per customer and currency listing the invoices in
   `settled` (overdue at the last run, settled since), step 'thank_you', amount 0: it asks for
   nothing. A customer opted out of email gets none (skipped 'opted_out').
-- send_at: 09:00 (policy.send_hour) in the customer's time zone (its country's), on the first
-  business day of the customer's country on or after as_of; the company's country when the
-  customer's is unknown.
+- send_at: the customer's contact_hour where the master knows it (the habit it told us), else
+  09:00 (policy.send_hour), in the customer's time zone (its country's), on the first business
+  day of the customer's country on or after as_of; the company's country when the customer's
+  is unknown.
 - action_key = sha256 of "customer_id|scenario|step_id|channel|currency|cycle" truncated to 20
   hex digits, where cycle is the earliest due_date of the action's invoices (ISO date): the
   same inputs give the same keys, a later run for the same step and invoices gives the same
@@ -138,6 +139,8 @@ def _customer_frame(ids: pd.Series, customers: pd.DataFrame, risk: pd.DataFrame 
         frame[column] = values.reindex(frame.index).fillna("").astype(str)
     strategic = master["strategic"] if "strategic" in master else pd.Series(dtype=object)
     frame["strategic"] = strategic.reindex(frame.index).astype(object)
+    hour = master["contact_hour"] if "contact_hour" in master else pd.Series(dtype="Int64")
+    frame["contact_hour"] = hour.reindex(frame.index).astype("Int64")
     blocked = master["dunning_blocked"] if "dunning_blocked" in master else pd.Series(dtype=bool)
     frame["dunning_blocked"] = blocked.reindex(frame.index).fillna(False).astype(bool)
     frame["risk_class"] = np.nan
@@ -187,13 +190,13 @@ def _done_mask(inv: pd.DataFrame, step_id: str, done: pd.DataFrame | None) -> np
     return anywhen | _in(probe, dated, ["customer_id", "invoice_id", "step_id", "due_date"])
 
 
-def _send_at(customer_country: pd.Series, as_of: dt.date, country: str, hour: int) -> pd.Series:
-    """The UTC time to send: `hour` local, on the customer's country's first business day >= as_of."""
+def _send_at(customer_country: pd.Series, hours: pd.Series, as_of: dt.date, country: str) -> pd.Series:
+    """The UTC time to send: `hours` local, on the customer's country's first business day >= as_of."""
     import pytz
 
     out = pd.Series(pd.NaT, index=customer_country.index, dtype="datetime64[ns, UTC]")
-    for code in customer_country.unique():
-        at = (customer_country == code).to_numpy()
+    for code, hour in set(zip(customer_country, hours)):
+        at = ((customer_country == code) & (hours == hour)).to_numpy()
         zone, calendar = country, code or country
         try:
             day = roll_forward([as_of], calendar)[0]
@@ -406,6 +409,7 @@ def _group(sent: pd.DataFrame, skipped: pd.DataFrame, policy: Policy, as_of: dt.
                     interest_minor=("interest_or_zero", "sum"), interest_missing=("interest_missing", "any"),
                     indemnity_minor=("indemnity_minor", "sum"), hold_reason=("hold_reason", "max"),
                     cycle=("due_date", "min"), language=("language", "first"), country=("country", "first"),
+                    contact_hour=("contact_hour", "first"),
                     step_pos=("step_pos", "first"))
                .reset_index())
     actions["hold_reason"] = hold_text.to_numpy()[actions["hold_reason"].to_numpy()]
@@ -421,7 +425,8 @@ def _group(sent: pd.DataFrame, skipped: pd.DataFrame, policy: Policy, as_of: dt.
                                + actions["indemnity_minor"]).astype("int64")
     actions["language"] = _languages(actions)
     actions["as_of"] = as_of
-    actions["send_at"] = _send_at(actions["country"].fillna(""), as_of, country, policy.send_hour)
+    hours = actions["contact_hour"].fillna(policy.send_hour).astype("int64")
+    actions["send_at"] = _send_at(actions["country"].fillna(""), hours, as_of, country)
     for column in ("principal_minor", "indemnity_minor", "offset_days"):
         actions[column] = actions[column].astype("int64")
     actions = (actions.sort_values(["customer_id", "step_pos", "currency", "channel"])

@@ -91,6 +91,7 @@ customers = Table(
     Column("origin", String(10), nullable=False),   # 'master' or 'ledger' (seen only in the ledger)
     Column("iban", String(34), nullable=False, server_default=""),   # migration 0002
     Column("dunning_blocked", Boolean, nullable=False, server_default=false()),   # migration 0004
+    Column("contact_hour", SmallInteger),                                          # migration 0004
 )
 
 quarantine = Table(

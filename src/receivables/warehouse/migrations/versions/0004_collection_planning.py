@@ -17,6 +17,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("customers") as batch:
         batch.add_column(sa.Column("dunning_blocked", sa.Boolean, nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("contact_hour", sa.SmallInteger))
     op.create_table(
         "collection_actions",
         sa.Column("as_of", sa.Date, nullable=False),
@@ -123,4 +124,5 @@ def downgrade() -> None:
     op.drop_table("collection_action_lines")
     op.drop_table("collection_actions")
     with op.batch_alter_table("customers") as batch:
+        batch.drop_column("contact_hour")
         batch.drop_column("dunning_blocked")
