@@ -56,6 +56,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/ledger_load.py
 	$(BIN)/python bench/cash_application.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/planning.py
 
 airflow: $(AIRFLOW_HOME)/.migrated
 	@echo "Airflow UI on http://localhost:8080 - user admin, password printed below at first start and kept in"
