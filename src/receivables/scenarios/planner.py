@@ -175,19 +175,55 @@ def _invoices(items: pd.DataFrame, instalments: pd.DataFrame | None) -> pd.DataF
     return inv.reset_index(drop=True)
 
 
-def _done_mask(inv: pd.DataFrame, step_id: str, done: pd.DataFrame | None) -> np.ndarray:
-    """Whether `step_id` is done for each invoice in its current dunning cycle (its due date)."""
-    if done is None or done.empty:
-        return np.zeros(len(inv), dtype=bool)
-    done = done[(done["step_id"].astype(str) == step_id).to_numpy()]   # only rows of this step can match
-    probe = inv[["customer_id", "invoice_id"]].assign(step_id=step_id)
-    if "due_date" not in done:
-        return _in(probe, done, ["customer_id", "invoice_id", "step_id"])
-    cycle = done["due_date"].isna()
-    anywhen = _in(probe, done[cycle], ["customer_id", "invoice_id", "step_id"])
-    probe["due_date"] = inv["due_date"].dt.strftime("%Y-%m-%d")
-    dated = done[~cycle].assign(due_date=pd.to_datetime(done.loc[~cycle, "due_date"]).dt.strftime("%Y-%m-%d"))
-    return anywhen | _in(probe, dated, ["customer_id", "invoice_id", "step_id", "due_date"])
+class _DoneSteps:
+    """The `done` register as integer keys, built once per plan: whether a step is done for an
+    invoice is then one `np.isin` over integers, not a string MultiIndex per step.
+
+    key = (pair code x steps + step code) x DAYS + due day, where the pair code numbers the
+    (customer, invoice) pairs and due day is the dunning cycle (days since 1970), or DAYS - 1 for
+    a row done whatever the cycle."""
+
+    DAYS = 1 << 17          # due dates up to 2328; the last value means "any due date"
+
+    def __init__(self, inv: pd.DataFrame, done: pd.DataFrame | None, step_ids: list[str]):
+        self.steps = {s: k for k, s in enumerate(dict.fromkeys(step_ids))}
+        self.empty = done is None or done.empty
+        if self.empty:
+            return
+        n = len(inv)
+        customers, _ = pd.factorize(pd.concat([inv["customer_id"], done["customer_id"].astype(str)],
+                                              ignore_index=True))
+        invoices, names = pd.factorize(pd.concat([inv["invoice_id"], done["invoice_id"].astype(str)],
+                                                 ignore_index=True))
+        # one code per (customer, invoice) pair, at most the row count: the keys stay far from 2**63
+        pair, _ = pd.factorize(customers.astype("int64") * len(names) + invoices)
+        self.inv_pair = pair[:n]
+        self.inv_day = _days(inv["due_date"])
+        step = done["step_id"].astype(str).map(self.steps)
+        known = step.notna().to_numpy()                      # steps no scenario has any more: ignored
+        day = _days(pd.to_datetime(done["due_date"])) if "due_date" in done else np.full(len(done), -1)
+        day = np.where(day < 0, self.DAYS - 1, day)
+        keys = (pair[n:][known] * len(self.steps) + step.to_numpy()[known].astype("int64")) * self.DAYS
+        self.keys = np.unique(keys + day[known])            # sorted
+        self.empty = len(self.keys) == 0
+
+    def mask(self, rows: np.ndarray, step_id: str) -> np.ndarray:
+        """Whether `step_id` is done for the invoices at positions `rows`, in their current cycle."""
+        if self.empty:
+            return np.zeros(len(rows), dtype=bool)
+        base = (self.inv_pair[rows] * len(self.steps) + self.steps[step_id]) * self.DAYS
+        return self._member(base + self.inv_day[rows]) | self._member(base + self.DAYS - 1)
+
+    def _member(self, values: np.ndarray) -> np.ndarray:
+        # binary search in the sorted keys: np.isin hashes both arrays again on every call
+        at = np.searchsorted(self.keys, values).clip(max=len(self.keys) - 1)
+        return self.keys[at] == values
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    """Days since 1970 as int64, -1 where there is no date."""
+    values = dates.to_numpy(dtype="datetime64[D]").astype("int64")
+    return np.where(pd.isna(dates).to_numpy(), -1, values)
 
 
 def _send_at(customer_country: pd.Series, hours: pd.Series, as_of: dt.date, country: str) -> pd.Series:
@@ -249,6 +285,7 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
     # -- the step of each invoice today: the earliest applicable, due, undone step -------------
     inv["step_id"] = None
     inv["step_pos"] = -1
+    register = _DoneSteps(inv, done, [st.id for sc in policy.scenarios for st in sc.steps])
     for scenario in policy.scenarios:
         in_scenario = (inv["scenario"] == scenario.id).to_numpy()
         if not in_scenario.any():
@@ -261,7 +298,7 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
             # a pre-due step (courtesy notice) is pointless once the invoice is due: passed over
             timely = (inv["due_date"] > today).to_numpy() if step.offset_days < 0 else True
             hit = free & timely & (step_date <= today).to_numpy() & step.conditions.mask(inv)
-            hit[hit] = ~_done_mask(inv[hit], step.id, done)
+            hit[hit] = ~register.mask(np.flatnonzero(hit), step.id)
             inv.loc[hit, "step_id"] = step.id
             inv.loc[hit, "step_pos"] = pos
     inv = inv[inv["step_id"].notna()].reset_index(drop=True)
