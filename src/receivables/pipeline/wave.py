@@ -384,14 +384,18 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
     with engine.connect() as conn:
         registers = {kind: read_register_table(conn, kind) for kind in ("disputes", "promises", "payment_plans")}
         risk = read_risk(conn, as_of)
-        done = read_done_steps(conn, as_of)
+    plans = registers["payment_plans"]
+    instalments = plan_instalments(plans, items)
+    due = [pd.to_datetime(d).min() for d in (items.loc[items["item_type"] == "invoice", "due_date"],
+                                             instalments["due_date"]) if len(d)]
+    with engine.connect() as conn:
+        done = read_done_steps(conn, as_of, since_due=min(due).date() if due else None)
         allocations = read_allocations(conn, as_of)
         before = previous_overdue_invoices(conn, as_of)
     still_open = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)]
     settled = before.merge(still_open[["customer_id", "invoice_id"]], on=["customer_id", "invoice_id"],
                            how="left", indicator=True)
     settled = settled[settled["_merge"] == "left_only"].drop(columns="_merge")
-    plans = registers["payment_plans"]
     try:
         legal = load_rules(settings.country)
     except LegalRulesError as error:   # no rules for that country: formal notices are held, with the reason
@@ -399,7 +403,7 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
         legal = None
     return {"items": items, "customers": customers, "risk": risk, "done": done,
             "disputes": registers["disputes"], "promises": judge_promises(registers["promises"], items, as_of),
-            "plans": plan_invoices(plans), "instalments": plan_instalments(plans, items), "settled": settled,
+            "plans": plan_invoices(plans), "instalments": instalments, "settled": settled,
             "legal": legal,
             # a payment matched today, even one a human must still confirm, stops its reminders
             "paid_today": allocations.loc[allocations["invoice_id"] != "", ["customer_id", "invoice_id"]]}

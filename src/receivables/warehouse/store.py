@@ -309,12 +309,16 @@ def replace_plan(conn: Connection, as_of: dt.date, *, actions: pd.DataFrame, lin
     replace_day(conn, as_of, {collection_actions: actions, collection_action_lines: lines, collection_steps: steps})
 
 
-def read_done_steps(conn: Connection, before: dt.date) -> pd.DataFrame:
-    """(customer_id, invoice_id, step_id, due_date) planned or passed on runs before `before`."""
+def read_done_steps(conn: Connection, before: dt.date, *, since_due: dt.date | None = None) -> pd.DataFrame:
+    """(customer_id, invoice_id, step_id, due_date) planned or passed on runs before `before`;
+    with `since_due` only the cycles due on or after it (the earliest due date still open: the
+    register of long-settled invoices is not read again every day)."""
     query = (select(collection_steps.c.customer_id, collection_steps.c.invoice_id, collection_steps.c.step_id,
                     collection_steps.c.due_date)
              .where(collection_steps.c.as_of < before, collection_steps.c.outcome.in_(["planned", "passed"]))
              .distinct())
+    if since_due is not None:
+        query = query.where(collection_steps.c.due_date >= since_due)
     return pd.read_sql(query, conn)
 
 
