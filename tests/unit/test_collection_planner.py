@@ -399,3 +399,23 @@ def test_a_customer_whose_dunning_is_blocked_gets_no_message_at_all():
                   done=done(("C1", "FA-1", ["courtesy"]), ("C2", "FA-2", ["courtesy"])))
     assert sent(result) == [("C2", "reminder_1", "email", "FA-2")]
     assert reasons(result) == [("C1", "FA-0", "thank_you", "blocked"), ("C1", "FA-1", "reminder_1", "blocked")]
+
+
+def test_a_promise_naming_no_invoice_covers_only_what_was_owed_when_it_was_made():
+    promise = pd.DataFrame({"customer_id": ["C1"], "invoice_ids": [""], "made_on": [day("2025-07-01")],
+                            "promised_date": [day("2025-07-18")], "status": ["pending"]})
+    docs = [invoice("C1", "FA-1", "2025-07-10", 50_000, issued="2025-06-10"),
+            invoice("C1", "FA-9", "2025-07-10", 20_000, issued="2025-07-02")]    # issued after the promise
+    result = plan(docs, "2025-07-15", promises=promise,
+                  done=done(("C1", "FA-1", ["courtesy"]), ("C1", "FA-9", ["courtesy"])))
+    assert sent(result) == [("C1", "reminder_1", "email", "FA-9")]
+    assert reasons(result) == [("C1", "FA-1", "reminder_1", "promised")]
+
+
+def test_a_customer_reminded_today_is_not_thanked_the_same_day():
+    settled = pd.DataFrame([{"customer_id": "C1", "invoice_id": "FA-0", "currency": "EUR",
+                             "due_date": pd.Timestamp("2025-06-30"), "open_minor": 5_000}])
+    result = plan([invoice("C1", "FA-1", "2025-07-10", 50_000)], "2025-07-15", settled=settled,
+                  done=done(("C1", "FA-1", ["courtesy"])))
+    assert sent(result) == [("C1", "reminder_1", "email", "FA-1")]
+    assert reasons(result) == [("C1", "FA-0", "thank_you", "reminded_today")]

@@ -31,7 +31,8 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
   one a human has still to confirm), 'blocked' (the customer's dunning_blocked flag in the
   master: no message at all, thank-yous included), 'disputed' (in `disputes` with a status other than
   'resolved'), 'payment_plan' (in `plans`), 'promised' (a promise that is not broken, on the
-  invoice or on all the customer's invoices when it names none, while as_of <= promised_date +
+  invoice or, when it names none, on the customer's invoices issued by its made_on (all of them
+  when made_on is unknown), while as_of <= promised_date +
   3 days of grace; see `registers.holding_promises`). Such a step is *held*: not done, it
   comes back on a later run.
 - Payment plans: each instalment still owed (`instalments`, from `registers.plan_instalments`)
@@ -58,7 +59,8 @@ Rules (vectorized: the loops run over scenarios and steps, never over invoices o
   says which table to complete: the step needs approval anyway, and nobody approves it blind.
 - Thank-you (policy.thank_you): one email per customer and currency listing the invoices in
   `settled` (overdue at the last run, settled since), step 'thank_you', amount 0: it asks for
-  nothing. A customer opted out of email gets none (skipped 'opted_out').
+  nothing. A customer opted out of email gets none (skipped 'opted_out'), nor does one who gets
+  a reminder the same day (skipped 'reminded_today').
 - send_at: the customer's contact_hour where the master knows it (the habit it told us), else
   09:00 (policy.send_hour), in the customer's time zone (its country's), on the first business
   day of the customer's country on or after as_of; the company's country when the customer's
@@ -114,10 +116,6 @@ def _empty(columns: list[str]) -> pd.DataFrame:
 
 def _empty_plan() -> PlanResult:
     return PlanResult(_empty(ACTION_COLUMNS), _empty(LINE_COLUMNS), _empty(SKIPPED_COLUMNS))
-
-
-def _pairs(frame: pd.DataFrame, columns: list[str]) -> pd.MultiIndex:
-    return pd.MultiIndex.from_frame(frame[columns].astype(str))
 
 
 def _in(rows: pd.DataFrame, other: pd.DataFrame | None, columns: list[str]) -> np.ndarray:
@@ -318,8 +316,14 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
     holding = holding_promises(promises, as_of)
     promised = _in(inv, holding, keys)
     if not holding.empty:
-        blanket = holding.loc[holding["invoice_id"].fillna("").astype(str) == "", "customer_id"]
-        promised |= inv["customer_id"].isin(blanket.astype(str)).to_numpy()
+        # a promise naming no invoice covers those the customer had when it was made
+        blanket = holding[holding["invoice_id"].fillna("").astype(str) == ""]
+        made = pd.to_datetime(blanket["made_on"]) if "made_on" in blanket else pd.Series(pd.NaT, index=blanket.index)
+        covered = inv[["customer_id", "doc_date"]].reset_index().merge(
+            blanket.assign(customer_id=blanket["customer_id"].astype(str), made=made)[["customer_id", "made"]],
+            on="customer_id")
+        covered = covered[covered["made"].isna() | (covered["doc_date"] <= covered["made"])]
+        promised[covered["index"].unique()] = True
     for name, mask in (("paid_today", _in(inv, paid_today, keys)), ("blocked", inv["dunning_blocked"].to_numpy()),
                        ("disputed", _in(inv, open_disputes, keys)),
                        ("payment_plan", _in(inv, plans, keys)), ("promised", promised)):
@@ -376,6 +380,17 @@ def plan_actions(items: pd.DataFrame, customers: pd.DataFrame, risk: pd.DataFram
         return PlanResult(_empty(ACTION_COLUMNS), _empty(LINE_COLUMNS), skipped_frame)
     # the fallback may coincide with an also_channel: one message per channel
     sent = sent.drop_duplicates(["customer_id", "invoice_id", "step_id", "channel", "currency"])
+    # no thank-you beside a reminder the same day: it would read as a contradiction
+    thanks = (sent["step_id"] == THANK_YOU).to_numpy()
+    reminded = sent["customer_id"].isin(sent.loc[~thanks, "customer_id"]).to_numpy()
+    if (thanks & reminded).any():
+        late_thanks = sent[thanks & reminded][["customer_id", "invoice_id", "step_id", "due_date"]]
+        parts = [f for f in (skipped_frame, late_thanks.assign(reason="reminded_today")) if not f.empty]
+        skipped_frame = (pd.concat(parts, ignore_index=True)
+                         .sort_values(SKIPPED_COLUMNS[:3] + ["reason"]).reset_index(drop=True))
+        sent = sent[~(thanks & reminded)].reset_index(drop=True)
+        if sent.empty:
+            return PlanResult(_empty(ACTION_COLUMNS), _empty(LINE_COLUMNS), skipped_frame)
     sent["days_overdue"] = (today - sent["due_date"]).dt.days.clip(lower=0).astype("int64")
     return _group(sent, skipped_frame, policy, as_of, country, legal)
 

@@ -316,11 +316,12 @@ def judge_promises(promises: pd.DataFrame, items: pd.DataFrame, as_of: dt.date,
 def holding_promises(promises: pd.DataFrame, as_of: dt.date, grace_days: int = PROMISE_GRACE_DAYS) -> pd.DataFrame:
     """The promises that hold reminders on `as_of`: not broken, and as_of <= promised_date + grace."""
     if promises is None or promises.empty:
-        return pd.DataFrame(columns=["customer_id", "invoice_id", "promised_date"])
+        return pd.DataFrame(columns=["customer_id", "invoice_id", "promised_date", "made_on"])
     status = promises["status"] if "status" in promises else pd.Series("pending", index=promises.index)
     until = pd.to_datetime(promises["promised_date"]) + pd.Timedelta(days=grace_days)
     live = promises[(status != "broken").to_numpy() & (pd.Timestamp(as_of) <= until).to_numpy()]
     ids = live["invoice_ids"] if "invoice_ids" in live else live.get("invoice_id", pd.Series("", index=live.index))
-    out = live[["customer_id", "promised_date"]].assign(invoice_id=ids.fillna("").str.split())
+    keep = ["customer_id", "promised_date"] + (["made_on"] if "made_on" in live else [])
+    out = live[keep].assign(invoice_id=ids.fillna("").str.split())
     out["invoice_id"] = out["invoice_id"].map(lambda v: v if v else [""])
     return out.explode("invoice_id").reset_index(drop=True)
