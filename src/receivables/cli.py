@@ -182,24 +182,32 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    """Open invoices on --as-of -> p_late and expected payment date, learnt from the ledger up to then."""
-    import csv
-
+def _ledger_on(args: argparse.Namespace):  # noqa: ANN202
+    """(customers, valid ledger lines, their open amounts on --as-of, open items on --as-of) of
+    --ledger and --customers, for the commands that work on a date."""
     from receivables.ledger.open_items import open_items, receivable_lines_open
     from receivables.ledger.sources import read_ledger
-    from receivables.scoring.history import invoice_history
-    from receivables.scoring.model import train
-    from receivables.scoring.portfolio import predict_items
     from receivables.validation.ledger import validate_ledger
 
     customers, master = _customers(args.customers)
     known = set(customers["customer_id"]) if master is not None else None
-    ledger = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known)
-    lines_open = receivable_lines_open(ledger.lines, args.as_of)
-    history = invoice_history(ledger.lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
+    lines = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known).lines
+    lines_open = receivable_lines_open(lines, args.as_of)
+    items = open_items(lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
+    return customers, lines, lines_open, items
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Open invoices on --as-of -> p_late and expected payment date, learnt from the ledger up to then."""
+    import csv
+
+    from receivables.scoring.history import invoice_history
+    from receivables.scoring.model import train
+    from receivables.scoring.portfolio import predict_items
+
+    customers, lines, lines_open, items = _ledger_on(args)
+    history = invoice_history(lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
     model = train(history, customers, args.as_of)
-    items = open_items(ledger.lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
     predictions, _ = predict_items(model, history, items, customers, args.as_of, country=args.country)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -234,46 +242,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """The collection actions the scenarios call for on --as-of, one CSV row per message."""
     import csv
 
-    from receivables.ledger.open_items import open_items, receivable_lines_open
-    from receivables.ledger.sources import read_ledger
     from receivables.money import format_minor
     from receivables.scenarios.legal import LegalRulesError, load_rules
     from receivables.scenarios.planner import plan_actions
     from receivables.scenarios.policy import default_policy_path, load_policy
-    from receivables.scenarios.registers import (
-        judge_promises,
-        plan_instalments,
-        plan_invoices,
-        read_register,
-    )
+    from receivables.scenarios.registers import planning_registers, read_register
     from receivables.scoring.portfolio import score_portfolio
-    from receivables.validation.ledger import validate_ledger
 
     policy = load_policy(Path(args.scenarios) if args.scenarios else default_policy_path())
-    customers, master = _customers(args.customers)
-    known = set(customers["customer_id"]) if master is not None else None
-    ledger = validate_ledger(read_ledger(Path(args.ledger), known_customers=known), known_customers=known)
-    lines_open = receivable_lines_open(ledger.lines, args.as_of)
-    items = open_items(ledger.lines, customers, args.as_of, args.default_terms, lines_open=lines_open)
-    registers = {kind: read_register(Path(path), kind) if path else None for kind, path in
-                 (("disputes", args.disputes), ("promises", args.promises), ("payment_plans", args.payment_plans))}
-    scores = score_portfolio(ledger.lines, customers, items, args.as_of, default_terms_days=args.default_terms,
+    customers, lines, lines_open, items = _ledger_on(args)
+    def register(path: str | None, kind: str):  # noqa: ANN202
+        return read_register(Path(path), kind) if path else None
+
+    registers = planning_registers(items, args.as_of, disputes=register(args.disputes, "disputes"),
+                                   promises=register(args.promises, "promises"),
+                                   plans=register(args.payment_plans, "payment_plans"))
+    scores = score_portfolio(lines, customers, items, args.as_of, default_terms_days=args.default_terms,
                              country=args.country, lines_open=lines_open, disputes=registers["disputes"],
-                             promises=None)
-    promises = registers["promises"]
-    if promises is not None:
-        promises = judge_promises(promises, items, args.as_of)
-    plans = registers["payment_plans"]
+                             promises=registers["promises"])
     try:
         legal = load_rules(args.country)
     except LegalRulesError as error:
         print(f"receivables: warning: {error}: formal notices are held", file=sys.stderr)
         legal = None
     result = plan_actions(items, customers, scores.risk, policy, args.as_of, done=_read_history(args.history),
-                          disputes=registers["disputes"], promises=promises,
-                          plans=plan_invoices(plans) if plans is not None else None,
-                          instalments=plan_instalments(plans, items) if plans is not None else None,
-                          legal=legal, country=args.country)
+                          legal=legal, country=args.country, **registers)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -170,7 +170,7 @@ def test_a_disputed_invoice_is_not_dunned_until_the_dispute_is_resolved():
 
 
 def test_a_promised_invoice_waits_until_three_days_after_the_promised_date():
-    within = pd.DataFrame({"customer_id": ["C1"], "invoice_id": ["FA-1"], "promised_date": [pd.Timestamp("2025-07-12")]})
+    within = pd.DataFrame({"customer_id": ["C1"], "invoice_ids": ["FA-1"], "promised_date": [pd.Timestamp("2025-07-12")]})
     assert _excluded(promises=within) == ([("C1", "reminder_1", "email", "FA-2")],
                                           [("C1", "FA-1", "reminder_1", "promised")])
     broken = within.assign(promised_date=pd.Timestamp("2025-07-11"))   # grace ended on 14 July
@@ -178,7 +178,7 @@ def test_a_promised_invoice_waits_until_three_days_after_the_promised_date():
 
 
 def test_a_promise_without_an_invoice_covers_all_the_customers_invoices():
-    promise = pd.DataFrame({"customer_id": ["C1"], "invoice_id": [""], "promised_date": [pd.Timestamp("2025-07-15")]})
+    promise = pd.DataFrame({"customer_id": ["C1"], "invoice_ids": [""], "promised_date": [pd.Timestamp("2025-07-15")]})
     assert _excluded(promises=promise) == ([], [("C1", "FA-1", "reminder_1", "promised"),
                                                 ("C1", "FA-2", "reminder_1", "promised")])
 

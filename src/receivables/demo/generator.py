@@ -65,6 +65,7 @@ What the ledger holds (the story a collections pipeline should be able to read b
 
 from __future__ import annotations
 
+import csv
 import datetime
 import math
 import xml.etree.ElementTree as ET
@@ -1313,6 +1314,7 @@ def write_sample_registers(out_dir: Path, fec: Path, customers_csv: Path, end: d
     from receivables.ledger.customers import read_customer_master
     from receivables.ledger.open_items import open_items
     from receivables.ledger.sources import read_ledger
+    from receivables.scenarios.registers import REGISTERS
 
     customers = read_customer_master(Path(customers_csv)).customers
     items = open_items(read_ledger(Path(fec)).lines, customers, end)
@@ -1323,32 +1325,38 @@ def write_sample_registers(out_dir: Path, fec: Path, customers_csv: Path, end: d
     order = rng.permutation(len(by_customer))
     picked = [by_customer[k] for k in order[:9]]
     out_dir = Path(out_dir)
-    when = lambda days: (end + datetime.timedelta(days=days)).isoformat()  # noqa: E731
 
-    disputes = ["dispute_id,customer_id,invoice_id,reason_code,status,opened_on,resolved_on,note"]
-    for k, (reason, status) in enumerate((("quality", "open"), ("price", "investigating"), ("delivery", "open"),
-                                         ("duplicate_invoice", "resolved"))):
-        cid, rows = picked[k]
-        invoice = rows.iloc[0]
-        resolved = when(-2) if status == "resolved" else ""
-        disputes.append(f"D-{k + 1:03d},{cid},{invoice['invoice_id']},{reason},{status},{when(-12)},{resolved},"
-                        f"\"{reason.replace('_', ' ')} reported by the customer\"")
-    promises = ["promise_id,customer_id,invoice_ids,made_on,promised_date,amount,currency,note"]
-    cid, rows = picked[4]
-    promises.append(f"P-001,{cid},{rows.iloc[0]['invoice_id']},{when(-3)},{when(4)},"
-                    f"{format_minor(int(rows.iloc[0]['open_minor']), 'EUR')},EUR,\"call: will pay next week\"")
-    cid, rows = picked[5]
-    half = int(rows["open_minor"].sum()) // 2
-    promises.append(f"P-002,{cid},,{when(-1)},{when(7)},{format_minor(half, 'EUR')},EUR,\"half the balance\"")
-    cid, rows = picked[6]
-    promises.append(f"P-003,{cid},{' '.join(rows['invoice_id'])},{when(-20)},{when(-10)},"
-                    f"{format_minor(int(rows['open_minor'].sum()), 'EUR')},EUR,\"promised, not paid\"")
-    plans = ["plan_id,customer_id,invoice_ids,total,currency,instalments,first_date,frequency,status,agreed_on,note"]
-    cid, rows = picked[7]
-    plans.append(f"PP-001,{cid},{' '.join(rows['invoice_id'])},{format_minor(int(rows['open_minor'].sum()), 'EUR')},"
-                 f"EUR,3,{when(5)},monthly,active,{when(0)},\"three monthly instalments\"")
+    def when(days: int) -> str:
+        return (end + datetime.timedelta(days=days)).isoformat()
+
+    def owed(frame: pd.DataFrame) -> str:
+        return format_minor(int(frame["open_minor"].sum()), "EUR")
+
+    disputes = [{"dispute_id": f"D-{k + 1:03d}", "customer_id": cid, "invoice_id": rows.iloc[0]["invoice_id"],
+                 "reason_code": reason, "status": status, "opened_on": when(-12),
+                 "resolved_on": when(-2) if status == "resolved" else "",
+                 "note": f"{reason.replace('_', ' ')} reported by the customer"}
+                for k, ((cid, rows), (reason, status)) in enumerate(zip(picked, (
+                    ("quality", "open"), ("price", "investigating"), ("delivery", "open"),
+                    ("duplicate_invoice", "resolved"))))]
+    (c4, r4), (c5, r5), (c6, r6), (c7, r7) = picked[4:8]
+    promises = [
+        {"promise_id": "P-001", "customer_id": c4, "invoice_ids": r4.iloc[0]["invoice_id"], "made_on": when(-3),
+         "promised_date": when(4), "amount": owed(r4.iloc[:1]), "note": "call: will pay next week"},
+        {"promise_id": "P-002", "customer_id": c5, "invoice_ids": "", "made_on": when(-1), "promised_date": when(7),
+         "amount": format_minor(int(r5["open_minor"].sum()) // 2, "EUR"), "note": "half the balance"},
+        {"promise_id": "P-003", "customer_id": c6, "invoice_ids": " ".join(r6["invoice_id"]), "made_on": when(-20),
+         "promised_date": when(-10), "amount": owed(r6), "note": "promised, not paid"},
+    ]
+    plans = [{"plan_id": "PP-001", "customer_id": c7, "invoice_ids": " ".join(r7["invoice_id"]), "total": owed(r7),
+              "instalments": 3, "first_date": when(5), "frequency": "monthly", "status": "active",
+              "agreed_on": when(0), "note": "three monthly instalments"}]
     paths = {}
     for name, rows_ in (("disputes", disputes), ("promises", promises), ("payment_plans", plans)):
         paths[name] = out_dir / f"{name}.csv"
-        paths[name].write_text("\n".join(rows_) + "\n", encoding="utf-8")
+        header = [f.name for f in REGISTERS[name][1]]
+        with open(paths[name], "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header, restval="", lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({"currency": "EUR", **row} if "currency" in header else row for row in rows_)
     return paths

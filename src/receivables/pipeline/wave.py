@@ -371,7 +371,7 @@ def import_registers(settings: WaveSettings, *, now: dt.datetime) -> dict:
 def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa: ANN001
     """Everything `plan_actions` needs on `as_of`, from the warehouse (after today's cash)."""
     from receivables.scenarios.legal import LegalRulesError, load_rules
-    from receivables.scenarios.registers import judge_promises, plan_instalments, plan_invoices
+    from receivables.scenarios.registers import planning_registers
     from receivables.warehouse.store import (
         previous_overdue_invoices,
         read_allocations,
@@ -380,16 +380,16 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
         read_risk,
     )
 
-    lines, customers, items, _ = open_items_after_cash(engine, settings, as_of)
+    _, customers, items, _ = open_items_after_cash(engine, settings, as_of)
     with engine.connect() as conn:
-        registers = {kind: read_register_table(conn, kind) for kind in ("disputes", "promises", "payment_plans")}
-        risk = read_risk(conn, as_of)
-    plans = registers["payment_plans"]
-    instalments = plan_instalments(plans, items)
-    due = [pd.to_datetime(d).min() for d in (items.loc[items["item_type"] == "invoice", "due_date"],
-                                             instalments["due_date"]) if len(d)]
-    with engine.connect() as conn:
+        registers = planning_registers(items, as_of, disputes=read_register_table(conn, "disputes"),
+                                       promises=read_register_table(conn, "promises"),
+                                       plans=read_register_table(conn, "payment_plans"))
+        # the step register is read for the cycles still open only: due on or after the earliest due date
+        due = [pd.to_datetime(d).min() for d in (items.loc[items["item_type"] == "invoice", "due_date"],
+                                                 registers["instalments"]["due_date"]) if len(d)]
         done = read_done_steps(conn, as_of, since_due=min(due).date() if due else None)
+        risk = read_risk(conn, as_of)
         allocations = read_allocations(conn, as_of)
         before = previous_overdue_invoices(conn, as_of)
     still_open = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)]
@@ -401,9 +401,7 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
     except LegalRulesError as error:   # no rules for that country: formal notices are held, with the reason
         log.warning("%s", error)
         legal = None
-    return {"items": items, "customers": customers, "risk": risk, "done": done,
-            "disputes": registers["disputes"], "promises": judge_promises(registers["promises"], items, as_of),
-            "plans": plan_invoices(plans), "instalments": instalments, "settled": settled,
+    return {"items": items, "customers": customers, "risk": risk, "done": done, **registers, "settled": settled,
             "legal": legal,
             # a payment matched today, even one a human must still confirm, stops its reminders
             "paid_today": allocations.loc[allocations["invoice_id"] != "", ["customer_id", "invoice_id"]]}

@@ -140,7 +140,7 @@ def _customer_frame(ids: pd.Series, customers: pd.DataFrame, risk: pd.DataFrame 
     hour = master["contact_hour"] if "contact_hour" in master else pd.Series(dtype="Int64")
     frame["contact_hour"] = hour.reindex(frame.index).astype("Int64")
     blocked = master["dunning_blocked"] if "dunning_blocked" in master else pd.Series(dtype=bool)
-    frame["dunning_blocked"] = blocked.reindex(frame.index).fillna(False).astype(bool)
+    frame["dunning_blocked"] = blocked.astype(bool).reindex(frame.index, fill_value=False)
     frame["risk_class"] = np.nan
     if risk is not None and not risk.empty:
         rank = risk["risk_class"].map({c: i for i, c in enumerate(RISK_CLASSES)})

@@ -314,14 +314,24 @@ def judge_promises(promises: pd.DataFrame, items: pd.DataFrame, as_of: dt.date,
 
 
 def holding_promises(promises: pd.DataFrame, as_of: dt.date, grace_days: int = PROMISE_GRACE_DAYS) -> pd.DataFrame:
-    """The promises that hold reminders on `as_of`: not broken, and as_of <= promised_date + grace."""
+    """The promises that hold reminders on `as_of` (not broken, and as_of <= promised_date + grace),
+    one row per invoice named (invoice_id '' for a promise naming none)."""
     if promises is None or promises.empty:
         return pd.DataFrame(columns=["customer_id", "invoice_id", "promised_date", "made_on"])
     status = promises["status"] if "status" in promises else pd.Series("pending", index=promises.index)
     until = pd.to_datetime(promises["promised_date"]) + pd.Timedelta(days=grace_days)
     live = promises[(status != "broken").to_numpy() & (pd.Timestamp(as_of) <= until).to_numpy()]
-    ids = live["invoice_ids"] if "invoice_ids" in live else live.get("invoice_id", pd.Series("", index=live.index))
     keep = ["customer_id", "promised_date"] + (["made_on"] if "made_on" in live else [])
-    out = live[keep].assign(invoice_id=ids.fillna("").str.split())
-    out["invoice_id"] = out["invoice_id"].map(lambda v: v if v else [""])
-    return out.explode("invoice_id").reset_index(drop=True)
+    out = live[keep].assign(invoice_id=live["invoice_ids"].fillna("").str.split()).explode("invoice_id")
+    out["invoice_id"] = out["invoice_id"].fillna("")      # a promise naming no invoice: ''
+    return out.reset_index(drop=True)
+
+
+def planning_registers(items: pd.DataFrame, as_of: dt.date, *, disputes: pd.DataFrame | None = None,
+                       promises: pd.DataFrame | None = None, plans: pd.DataFrame | None = None) -> dict:
+    """The registers as `plan_actions` takes them, after today's cash (`items`): disputes as
+    they are, promises judged, the invoices on active plans and the instalments still owed."""
+    return {"disputes": disputes,
+            "promises": judge_promises(promises, items, as_of) if promises is not None else None,
+            "plans": plan_invoices(plans) if plans is not None else None,
+            "instalments": plan_instalments(plans, items) if plans is not None else None}
