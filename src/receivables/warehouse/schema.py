@@ -449,3 +449,120 @@ payment_plans = Table(
     Column("note", Text, nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# -- dispatch (migration 0005) --------------------------------------------------------------------
+
+# One row per action ever handed to dispatch, keyed by the planner's action_key (stable across
+# re-plans and re-runs of a date): the row, not the day's plan, says whether a message went out.
+# state: pending -> sending -> sent | failed | bounced; suppressed (never contacted: kill switch,
+# past-date run, rejected, on hold, opted out). 'sending' rows are in doubt: the provider may have
+# accepted them (see channels/outbox.py for the reconciliation policy).
+dispatch_outbox = Table(
+    "dispatch_outbox", metadata,
+    Column("action_key", String(40), primary_key=True),
+    Column("as_of", Date, nullable=False),                    # the business date that first enqueued it
+    Column("customer_id", String(100), nullable=False),
+    Column("channel", String(20), nullable=False),            # email sms letter statement formal_notice agency_handoff call
+    Column("step_id", String(60), nullable=False),
+    Column("batch", SmallInteger, nullable=False),            # the mapped dispatch task that owns it
+    Column("state", String(12), nullable=False),
+    Column("reason", Text, nullable=False),                   # why failed/suppressed/bounced, or what it waits for
+    Column("attempts", Integer, nullable=False),
+    Column("provider", String(20), nullable=False),           # sendgrid file twilio print call_list
+    Column("provider_message_id", String(200), nullable=False),
+    Column("recipient", Text, nullable=False),                # the address, number or postal address used
+    Column("units", Integer),                                 # SMS segments, letter pages
+    Column("parent_action_key", String(40), nullable=False),  # the bounced email a fallback letter replaces
+    Column("send_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Index("ix_dispatch_outbox_work", "channel", "state", "batch"),
+    Index("ix_dispatch_outbox_as_of", "as_of"),
+)
+
+dispatch_approvals = Table(
+    "dispatch_approvals", metadata,
+    Column("action_key", String(40), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("decision", String(10), nullable=False),           # approved rejected
+    Column("decided_by", String(200), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=False),
+    Column("note", Text, nullable=False),
+)
+
+email_events = Table(
+    "email_events", metadata,
+    Column("sg_event_id", String(100), primary_key=True),    # SendGrid retries deliveries: dedupe here
+    Column("action_key", String(40), nullable=False),         # from custom_args ('' when absent)
+    Column("event", String(30), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("event_at", DateTime(timezone=True), nullable=False),
+    Column("sg_message_id", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("ix_email_events_action", "action_key"),
+)
+
+# Addresses and numbers no message may go to any more: hard bounces, drops, spam reports,
+# unsubscribes, SMS STOP. Planning treats the customer as opted out of that channel.
+contact_suppressions = Table(
+    "contact_suppressions", metadata,
+    Column("channel", String(20), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("reason", String(30), nullable=False),             # bounce dropped spamreport unsubscribe stop
+    Column("source_id", String(100), nullable=False),         # the event or message that said so
+    Column("since", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("channel", "address", name="pk_contact_suppressions"),
+)
+
+call_list = Table(
+    "call_list", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("action_key", String(40), nullable=False),
+    Column("priority", Integer, nullable=False),              # 1 = call first
+    Column("customer_id", String(100), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("phone", String(50), nullable=False),
+    Column("email", Text, nullable=False),
+    Column("step_id", String(60), nullable=False),
+    Column("invoice_ids", Text, nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("days_overdue", Integer, nullable=False),          # the oldest invoice's
+    Column("risk_score", Integer),                            # 0-100
+    Column("expected_value_minor", BigInteger, nullable=False),
+    Column("drivers", Text, nullable=False),
+    Column("script", Text, nullable=False),
+    PrimaryKeyConstraint("as_of", "action_key", name="pk_call_list"),
+)
+
+call_outcomes = Table(
+    "call_outcomes", metadata,
+    Column("outcome_id", String(100), primary_key=True),
+    Column("action_key", String(40), nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("called_on", Date, nullable=False),
+    Column("outcome", String(20), nullable=False),            # reached no_answer promise dispute wrong_number
+    Column("invoice_ids", Text, nullable=False),
+    Column("promised_date", Date),
+    Column("amount_minor", BigInteger),
+    Column("currency", String(3), nullable=False),
+    Column("dispute_reason", String(20), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+print_batches = Table(
+    "print_batches", metadata,
+    Column("batch_id", String(60), primary_key=True),
+    Column("as_of", Date, nullable=False),
+    Column("letters", Integer, nullable=False),
+    Column("pages", Integer, nullable=False),
+    Column("registered", Integer, nullable=False),            # formal notices: registered mail with acknowledgement
+    Column("pdf_path", Text, nullable=False),
+    Column("manifest_path", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
