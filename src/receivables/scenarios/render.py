@@ -35,9 +35,10 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import os
 import re
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
@@ -47,9 +48,10 @@ import jinja2
 import jinja2.sandbox
 import pandas as pd
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_date, format_datetime, match_skeleton
 from babel.languages import get_official_languages
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (format_currency, format_decimal, get_currency_precision, get_currency_symbol,
+                           get_decimal_symbol, get_group_symbol)
 
 from receivables.money import exponent
 
@@ -189,6 +191,8 @@ def _locale(language: str, country: str | None) -> Locale:
 def _missing(value: object) -> bool:
     if value is None:
         return True
+    if type(value) is str or type(value) is int:    # the common cases, never missing for pandas either
+        return False
     try:
         return bool(pd.isna(value))
     except (TypeError, ValueError):      # a list or another non-scalar
@@ -212,10 +216,58 @@ def _amount(minor: int, currency: str) -> Decimal:
     return Decimal(int(minor)).scaleb(-exponent(currency))
 
 
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+@functools.lru_cache(maxsize=1024)
+def _currency_format(currency: str, locale: Locale) -> tuple | None:
+    """`format_currency(amount, currency, locale=locale)` taken apart once per currency and locale:
+    (prefixes, suffixes with the currency resolved, grouping, minimum integer digits, group
+    symbol, decimal symbol, decimals); None where `_money` leaves the whole work to Babel (a
+    pattern with the currency's long name, scientific or significant digits, a scale, no number,
+    or a currency whose minor unit Babel counts differently from us, where Babel rounds).
+
+    `_money` then does what `NumberPattern.apply` does for an amount of `exponent(currency)`
+    decimals (the same steps on integers: no Decimal, no lookups), so the text is Babel's."""
+    pattern = locale.currency_formats["standard"]
+    marks = "".join(pattern.prefix + pattern.suffix)
+    decimals = get_currency_precision(currency)
+    if (pattern.exp_prec or "@" in pattern.pattern or pattern.scale or pattern.number_pattern == ""
+            or "¤¤¤" in marks or decimals != exponent(currency)):
+        return None
+    code, symbol = currency.upper(), get_currency_symbol(currency, locale)
+
+    def resolved(text: str) -> str:
+        return text.replace("¤¤", code).replace("¤", symbol)
+
+    return (tuple(map(resolved, pattern.prefix)), tuple(map(resolved, pattern.suffix)), pattern.grouping,
+            pattern.int_prec[0], get_group_symbol(locale, numbering_system="latn"),
+            get_decimal_symbol(locale, numbering_system="latn"), decimals)
+
+
 def _money(minor: int | None, currency: str, locale: Locale) -> str | None:
     if minor is None:
         return None
-    return format_currency(_amount(minor, currency), currency, locale=locale)
+    resolved = _currency_format(currency, locale)
+    if resolved is None:
+        return format_currency(_amount(minor, currency), currency, locale=locale)
+    prefix, suffix, grouping, int_min, group, point, decimals = resolved
+    negative = 1 if minor < 0 else 0
+    units = -minor if negative else minor
+    if decimals:
+        whole, fraction = divmod(units, 10 ** decimals)
+        value, fraction = str(whole), point + str(fraction).zfill(decimals)
+    else:
+        value, fraction = str(units), ""
+    if len(value) < int_min:                                  # NumberPattern._format_int
+        value = "0" * (int_min - len(value)) + value
+    size, grouped = grouping[0], ""
+    while len(value) > size:
+        grouped = group + value[-size:] + grouped
+        value = value[:-size]
+        size = grouping[1]
+    text = prefix[negative] + value + grouped + fraction + suffix[negative]
+    return _QUOTED.sub(lambda m: m.group(1) or "'", text) if "'" in text else text
 
 
 def _day(value: object) -> dt.date | None:
@@ -230,13 +282,36 @@ def _day(value: object) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
+@functools.lru_cache(maxsize=16384)
 def _long_date(day: dt.date, locale: Locale) -> str:
     return format_date(day, "long", locale=locale)
 
 
+@functools.lru_cache(maxsize=1024)
+def _skeleton_pattern(skeleton: str, locale: Locale) -> object:
+    """The pattern `babel.dates.format_skeleton` resolves `skeleton` to (fuzzy match), once."""
+    skeletons = locale.datetime_skeletons
+    return skeletons[skeleton if skeleton in skeletons else match_skeleton(skeleton, skeletons)]
+
+
+@functools.lru_cache(maxsize=65536)
+def _short_day(day: dt.date, locale: Locale) -> str:
+    # what format_skeleton("yMMdd", day, locale=locale) returns, its skeleton resolved once
+    return format_datetime(day, _skeleton_pattern("yMMdd", locale), None, locale)
+
+
 def _short_date(value: object, locale: Locale) -> str:
     day = _day(value)
-    return "" if day is None else format_skeleton("yMMdd", day, locale=locale)
+    return "" if day is None else _short_day(day, locale)
+
+
+@functools.lru_cache(maxsize=65536)
+def _integer(value: int, locale: Locale) -> str:
+    return format_decimal(value, locale=locale)
+
+
+def _number(value: object, locale: Locale) -> str:
+    return _integer(value, locale) if type(value) is int else format_decimal(value, locale=locale)
 
 
 def _percent(rate: Decimal, locale: Locale) -> str:
@@ -244,6 +319,11 @@ def _percent(rate: Decimal, locale: Locale) -> str:
     pattern = copy.copy(locale.percent_formats[None])
     pattern.frac_prec = (2, 2)
     return pattern.apply(Decimal(rate) / 100, locale)
+
+
+@functools.lru_cache(maxsize=1024)
+def _percent_text(rate: str, locale: Locale) -> str:
+    return _percent(Decimal(rate), locale)
 
 
 def address_lines(address: object) -> list[str]:
@@ -268,11 +348,23 @@ def _days_overdue(row: Mapping, as_of: dt.date) -> int:
     return days
 
 
-def _items(frame: pd.DataFrame, currency: str, locale: Locale, as_of: dt.date) -> list[dict]:
-    """Invoices (or statement items) as templates see them, by due date then id."""
-    if frame is None or frame.empty:
+Rows = Sequence[Mapping]
+
+
+def _records(rows: pd.DataFrame | Rows | None) -> list[Mapping]:
+    """Invoice lines or account items as a list of mappings (a DataFrame's records)."""
+    if rows is None:
         return []
-    rows = frame.to_dict("records")
+    if isinstance(rows, pd.DataFrame):
+        return [] if rows.empty else rows.to_dict("records")
+    return list(rows)
+
+
+def _items(frame: pd.DataFrame | Rows | None, currency: str, locale: Locale, as_of: dt.date) -> list[dict]:
+    """Invoices (or statement items) as templates see them, by due date then id."""
+    rows = _records(frame)
+    if not rows:
+        return []
     rows.sort(key=lambda r: (_day(r.get("due_date")) or dt.date.min, str(r.get("invoice_id"))))
     out = []
     for row in rows:
@@ -287,7 +379,7 @@ def _items(frame: pd.DataFrame, currency: str, locale: Locale, as_of: dt.date) -
             "due_date": _short_date(row["due_date"], locale),
             "original": _money(open_minor if original is None else original, cur, locale),
             "open": _money(open_minor, cur, locale),
-            "days_overdue": format_decimal(days, locale=locale),
+            "days_overdue": _number(days, locale),
             "interest": _money(_minor(row["late_interest_minor"]), cur, locale),
             "indemnity": _money(_minor(row["indemnity_minor"]) or 0, cur, locale),
             "late": days > 0 and open_minor > 0,
@@ -301,13 +393,18 @@ def _risk(risk: Mapping | None, locale: Locale) -> dict | None:
         return None
     score = risk.get("score")
     drivers = _text(risk.get("drivers"))
-    return {"score": "" if _missing(score) else format_decimal(score, locale=locale),
+    return {"score": "" if _missing(score) else _number(score, locale),
             "risk_class": _text(risk.get("risk_class")),
             "drivers": [d.strip() for d in drivers.split(";") if d.strip()]}
 
 
-def message_context(action: Mapping, lines: pd.DataFrame, customer: Mapping, creditor: Creditor, *,
-                    risk: Mapping | None = None, account_items: pd.DataFrame | None = None,
+@functools.lru_cache(maxsize=64)
+def _creditor_fields(creditor: Creditor) -> tuple[tuple, tuple]:
+    return tuple((f.name, getattr(creditor, f.name)) for f in fields(creditor)), tuple(address_lines(creditor.address))
+
+
+def message_context(action: Mapping, lines: pd.DataFrame | Rows, customer: Mapping, creditor: Creditor, *,
+                    risk: Mapping | None = None, account_items: pd.DataFrame | Rows | None = None,
                     annual_rate: Decimal | None = None) -> dict:
     """Everything a template may use, already formatted for the customer's locale (Babel).
 
@@ -324,7 +421,8 @@ def message_context(action: Mapping, lines: pd.DataFrame, customer: Mapping, cre
     Amounts come from integer minor units (Decimal, never float). Missing values are '' for
     text and None where the template must say something else (interest unknown, no risk
     score, no annual rate). An action without principal_minor / indemnity_minor takes the
-    open total of `lines` / 0. `account_items` (statements) are in the action's currency."""
+    open total of `lines` / 0. `account_items` (statements) are in the action's currency.
+    `lines` and `account_items` are DataFrames or their records (a sequence of mappings)."""
     language = str(action["language"])
     currency = str(action["currency"])
     country = _code(customer.get("country"), 2)
@@ -332,35 +430,41 @@ def message_context(action: Mapping, lines: pd.DataFrame, customer: Mapping, cre
     as_of = _day(action["as_of"])
     money = functools.partial(_money, currency=currency, locale=locale)
 
+    count = len(lines)
+    lines = _records(lines)
     principal = _minor(action.get("principal_minor"))
     if principal is None:
-        principal = sum(_minor(v) or 0 for v in lines["open_minor"])
-    items = lines if account_items is None else account_items
-    rows = [{**_ITEM_DEFAULTS, **row} for row in items.to_dict("records")]
-    balance = sum(_minor(row["open_minor"]) or 0 for row in rows)
-    overdue = sum(_minor(row["open_minor"]) for row in rows
-                  if (_minor(row["open_minor"]) or 0) > 0 and _days_overdue(row, as_of) > 0)
+        principal = sum(_minor(row["open_minor"]) or 0 for row in lines)
+    items = lines if account_items is None else _records(account_items)
+    balance = overdue = 0
+    for row in items:
+        open_minor = _minor(row["open_minor"])
+        balance += open_minor or 0
+        if (open_minor or 0) > 0 and _days_overdue({**_ITEM_DEFAULTS, **row}, as_of) > 0:
+            overdue += open_minor
+    invoices = _items(lines, currency, locale, as_of)
+    account = [dict(item) for item in invoices] if account_items is None else _items(items, currency, locale, as_of)
+    creditor_fields, creditor_lines = _creditor_fields(creditor)
     return {
         "language": language,
         "customer": {"id": _text(customer.get("customer_id")), "name": _text(customer.get("name")),
                      "address_lines": address_lines(customer.get("address")),
                      "email": _text(customer.get("email")), "phone": _text(customer.get("phone"))},
-        "creditor": {**{f.name: getattr(creditor, f.name) for f in fields(creditor)},
-                     "address_lines": address_lines(creditor.address)},
+        "creditor": {**dict(creditor_fields), "address_lines": list(creditor_lines)},
         "reference": _text(action["action_key"]),
         "date": _long_date(as_of, locale),
-        "invoices": _items(lines, currency, locale, as_of),
-        "count": len(lines),
+        "invoices": invoices,
+        "count": count,
         "currency": currency,
         "total_open": money(principal),
         "total_interest": money(_minor(action.get("interest_minor"))),
         "total_indemnity": money(_minor(action.get("indemnity_minor")) or 0),
         "total_due": money(_minor(action["amount_minor"])),
         "pay_by": _long_date(as_of + dt.timedelta(days=PAY_WITHIN_DAYS), locale),
-        "annual_rate": None if _missing(annual_rate) else _percent(Decimal(str(annual_rate)), locale),
+        "annual_rate": None if _missing(annual_rate) else _percent_text(str(annual_rate), locale),
         "hold_reason": _text(action.get("hold_reason")),
         "risk": _risk(risk, locale),
-        "account": {"items": _items(items, currency, locale, as_of), "balance": money(balance), "overdue": money(overdue)},
+        "account": {"items": account, "balance": money(balance), "overdue": money(overdue)},
         "step": _text(action.get("step_id")),
         "tone": _text(action.get("tone")),
         "legal_fees": bool(action.get("legal_fees", False)),
@@ -403,10 +507,53 @@ def _no_none(value: object) -> object:
 def make_environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.sandbox.SandboxedEnvironment:
     """The sandboxed environment messages render in (immutable: templates cannot change the
     context they are given, which several parts of one message share)."""
-    return jinja2.sandbox.ImmutableSandboxedEnvironment(
+    return _environment(templates_dir)
+
+
+class _MessageEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The immutable sandbox, its verdicts unchanged. The only attributes templates read are
+    those of imported template modules (`t.<label>` of _i18n, `m.<macro>`: dozens per message),
+    and for a TemplateModule the sandbox's verdict depends on the attribute's name alone (not a
+    function, method, type, frame..., nor a mutable container): it is asked once per name."""
+
+    _module_verdicts: dict[str, bool] = {}
+
+    def is_safe_attribute(self, obj: object, attr: str, value: object) -> bool:
+        if type(obj) is not jinja2.environment.TemplateModule:
+            return super().is_safe_attribute(obj, attr, value)
+        verdict = self._module_verdicts.get(attr)
+        if verdict is None:
+            verdict = self._module_verdicts[attr] = super().is_safe_attribute(obj, attr, value)
+        return verdict
+
+
+def _environment(templates_dir: Path | str, *, auto_reload: bool = True,
+                 cache_size: int = 400) -> jinja2.sandbox.SandboxedEnvironment:
+    return _MessageEnvironment(
         loader=jinja2.FileSystemLoader(str(templates_dir), encoding="utf-8"),
         autoescape=_autoescape, undefined=jinja2.StrictUndefined, finalize=_no_none,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False,
+        auto_reload=auto_reload, cache_size=cache_size)
+
+
+def shared_environment(templates_dir: Path | str = TEMPLATES_DIR) -> jinja2.sandbox.SandboxedEnvironment:
+    """The environment of `make_environment(templates_dir)` (same sandbox, same options), one
+    per folder for the whole process, for batches of messages: each template is compiled once,
+    and a message does not look at the disk again (no modification time checked per template
+    per message, no LRU bookkeeping: every template of the folder stays compiled). Each call
+    checks the templates compiled so far and starts afresh when a file was edited or removed
+    since: a batch renders the templates as they are when it starts."""
+    folder = str(templates_dir)
+    env = _shared_environment(folder, None if os.path.isabs(folder) else os.getcwd())
+    if not all(template.is_up_to_date for template in list(env.cache.values())):
+        env.cache.clear()
+    return env
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_environment(folder: str, cwd: str | None) -> jinja2.sandbox.SandboxedEnvironment:
+    # a relative folder is relative to the working directory of the call: one environment per one
+    return _environment(folder, auto_reload=False, cache_size=-1)
 
 
 def _part_file(template: str, language: str, part: str) -> str:
@@ -517,12 +664,21 @@ def _local_fetcher_class() -> type:
     return LocalFetcher
 
 
-def render_pdf(html: str, base_url: Path = TEMPLATES_DIR) -> bytes:
-    """Print an HTML message to PDF (the page size and margins come from its @page rule)."""
+def render_document(html: str, base_url: Path = TEMPLATES_DIR, *, font_config=None):  # noqa: ANN001, ANN201
+    """Lay out an HTML message into pages (a WeasyPrint Document), not written yet: the pages of
+    many messages can be written into one PDF (`documents[0].copy(pages).write_pdf()`), which
+    embeds each font once. `font_config` (a weasyprint FontConfiguration) can be shared by the
+    messages of a batch."""
     import weasyprint
 
     root = Path(base_url).resolve()
-    return weasyprint.HTML(string=html, base_url=str(root) + "/", url_fetcher=_local_fetcher_class()(root)).write_pdf()
+    return weasyprint.HTML(string=html, base_url=str(root) + "/",
+                           url_fetcher=_local_fetcher_class()(root)).render(font_config=font_config)
+
+
+def render_pdf(html: str, base_url: Path = TEMPLATES_DIR) -> bytes:
+    """Print an HTML message to PDF (the page size and margins come from its @page rule)."""
+    return render_document(html, base_url).write_pdf()
 
 
 # -- preview ---------------------------------------------------------------------------------
@@ -574,4 +730,5 @@ def write_preview(directory: Path, rendered: Iterable[Rendered], *, templates_di
 
 __all__ = ["CHANNEL_PARTS", "COUNTRY_LANGUAGES", "Creditor", "LANGUAGES", "PRINTED", "Rendered", "TEMPLATES_DIR",
            "TemplateError", "address_lines", "available_language", "gsm7_septets", "make_environment",
-           "message_context", "message_language", "render_action", "render_pdf", "write_preview"]
+           "message_context", "message_language", "render_action", "render_document", "render_pdf",
+           "shared_environment", "write_preview"]
