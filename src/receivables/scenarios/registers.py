@@ -6,6 +6,8 @@
                       P-3,C042,FA-2025-0157,2025-06-20,2025-06-30,1200.00,EUR,"call with Mrs Martin"
     payment_plans.csv plan_id,customer_id,invoice_ids,total,currency,instalments,first_date,frequency,status,agreed_on
                       PP-1,C077,FA-1 FA-2,3000.00,EUR,3,2025-07-05,monthly,active,2025-06-28
+    call_outcomes.csv outcome_id,action_key,customer_id,called_on,outcome,invoice_ids,promised_date,amount,currency,dispute_reason,note
+                      what collectors recorded after the calls: channels/calls.py, include/samples/call_outcomes.csv
 
     read_register(Path("promises.csv"), "promises")   # DataFrame, or RegisterError listing every bad cell
 
@@ -57,6 +59,7 @@ DISPUTE_REASONS = ("price", "quantity", "quality", "delivery", "duplicate_invoic
 DISPUTE_STATUSES = ("open", "investigating", "resolved")
 PROMISE_STATUSES = ("pending", "kept", "broken")
 PLAN_STATUSES = ("active", "cancelled", "completed")
+CALL_OUTCOMES = ("reached", "no_answer", "promise", "dispute", "wrong_number")
 FREQUENCIES = {"weekly": pd.DateOffset(weeks=1), "biweekly": pd.DateOffset(weeks=2),
                "monthly": pd.DateOffset(months=1), "quarterly": pd.DateOffset(months=3)}
 
@@ -88,6 +91,14 @@ REGISTERS: dict[str, tuple[str, tuple[_Field, ...]]] = {
         _Field("first_date", "date"), _Field("frequency", "choice", choices=tuple(FREQUENCIES)),
         _Field("status", "choice", required=False, choices=PLAN_STATUSES, default="active"),
         _Field("agreed_on", "date", required=False), _Field("note", "text", required=False))),
+    # what a collector recorded after each call of the call list (channels/calls.py)
+    "call_outcomes": ("outcome_id", (
+        _Field("outcome_id", "id"), _Field("action_key", "id", required=False), _Field("customer_id", "id"),
+        _Field("called_on", "date"), _Field("outcome", "choice", choices=CALL_OUTCOMES),
+        _Field("invoice_ids", "ids", required=False), _Field("promised_date", "date", required=False),
+        _Field("amount", "amount", required=False), _Field("currency", "currency", required=False),
+        _Field("dispute_reason", "choice", required=False, choices=DISPUTE_REASONS),
+        _Field("note", "text", required=False))),
 }
 
 
@@ -132,6 +143,7 @@ def read_register(path: Path, kind: str) -> pd.DataFrame:
     seen: dict[str, int] = {}
     for cells, line in zip(table.rows, table.line_no):
         record: dict = {"line_no": line}
+        invalid: set[str] = set()          # cells already reported: no rule repeats their problem
         for f in sorted(fields, key=lambda f: f.kind != "currency"):   # amounts need their currency
             i = position.get(f.name)
             text = (cells[i] if i is not None and i < len(cells) else "").strip()
@@ -147,12 +159,13 @@ def read_register(path: Path, kind: str) -> pd.DataFrame:
                 detail = str(exc) if isinstance(exc, ValueError) and str(exc) else "not valid"
                 problems.append(f"{where}: {detail} ({text!r})")
                 record[f.name] = None
+                invalid.add(f.name)
         ident = record.get(key)
         if ident:
             if ident in seen:
                 problems.append(f"line {line}, field {key!r}: {ident!r} already given on line {seen[ident]}")
             seen[ident] = line
-        problems += _row_rules(kind, record, line)
+        problems += _row_rules(kind, record, line, invalid)
         records.append(record)
     if problems:
         raise RegisterError(source, problems)
@@ -195,9 +208,29 @@ def _cell(f: _Field, text: str, record: dict) -> object:
     raise AssertionError(f.kind)
 
 
-def _row_rules(kind: str, record: dict, line: int) -> list[str]:
-    """Rules across the fields of one row."""
+# A call outcome's fields that its kind needs (with what is missing, as a clerk reads it), and
+# the fields only one kind of outcome may carry (a promised date on a 'reached' call is a typo
+# that would otherwise hold nothing).
+_OUTCOME_NEEDS = {"promise": {"promised_date": "the date promised", "amount": "the amount promised, above 0",
+                              "currency": "the currency of the amount"},
+                  "dispute": {"dispute_reason": f"a reason ({', '.join(DISPUTE_REASONS)})",
+                              "invoice_ids": "the invoices disputed"}}
+_OUTCOME_ONLY = {"promised_date": "promise", "amount": "promise", "dispute_reason": "dispute"}
+
+
+def _row_rules(kind: str, record: dict, line: int, invalid: set[str] = frozenset()) -> list[str]:
+    """Rules across the fields of one row (`invalid`: fields whose cell was already reported)."""
     out = []
+    if kind == "call_outcomes" and record.get("outcome"):
+        outcome = record["outcome"]
+        for name, what in _OUTCOME_NEEDS.get(outcome, {}).items():
+            if name not in invalid and not record.get(name):
+                out.append(f"line {line}, field {name!r}: a {outcome} needs {what}")
+        for name, only in _OUTCOME_ONLY.items():
+            if outcome != only and record.get(name) not in (None, ""):
+                out.append(f"line {line}, field {name!r}: only a {only} has one (outcome {outcome!r})")
+        if record.get("promised_date") and record.get("called_on") and record["promised_date"] < record["called_on"]:
+            out.append(f"line {line}, field 'promised_date': before the call ({record['called_on']})")
     if kind == "disputes" and record.get("status") == "resolved" and record.get("resolved_on") is None:
         out.append(f"line {line}, field 'resolved_on': a resolved dispute needs its resolution date")
     if kind == "promises" and record.get("made_on") and record.get("promised_date") \
