@@ -39,12 +39,17 @@ install: $(BIN)/.installed
 $(AIRFLOW_HOME)/.migrated: $(BIN)/.installed
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	# one pool per provider caps the dispatch tasks (the scheduler never runs a task of a missing pool)
+	$(BIN)/airflow pools set sendgrid 4 "SendGrid Mail Send" >> $(AIRFLOW_HOME)/db-migrate.log 2>&1
+	$(BIN)/airflow pools set twilio 2 "Twilio Messages" >> $(AIRFLOW_HOME)/db-migrate.log 2>&1
+	$(BIN)/airflow pools set print 2 "PDF rendering of print batches" >> $(AIRFLOW_HOME)/db-migrate.log 2>&1
 	touch $@
 
 demo: $(AIRFLOW_HOME)/.migrated
 	$(BIN)/receivables db upgrade
 	$(BIN)/receivables demo-data --out .data/demo --end $(DEMO_DATE)
-	$(BIN)/airflow dags test ar_collections_daily $(DEMO_DATE) > .data/demo-run.log 2>&1 \
+	# the demo replays $(DEMO_DATE) as today, so its messages go to the file outbox (.data/outbox/)
+	RECEIVABLES_TODAY=$(DEMO_DATE) $(BIN)/airflow dags test ar_collections_daily $(DEMO_DATE) > .data/demo-run.log 2>&1 \
 		|| (tail -n 60 .data/demo-run.log; echo "the daily run failed: full log in .data/demo-run.log"; exit 1)
 	@echo "daily run of ar_collections_daily for $(DEMO_DATE): success (Airflow log: .data/demo-run.log)"
 	@$(BIN)/receivables summary --as-of $(DEMO_DATE)
@@ -57,6 +62,9 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/cash_application.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/planning.py
+	$(BIN)/python bench/rendering.py
+	$(BIN)/python bench/email_dispatch.py
+	$(BIN)/python bench/letters.py
 
 airflow: $(AIRFLOW_HOME)/.migrated
 	@echo "Airflow UI on http://localhost:8080 - user admin, password printed below at first start and kept in"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 import pendulum
+from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, task
 from receivables_timetables import BusinessDayTimetable
 
@@ -40,7 +41,17 @@ recomputes that date's snapshot from the ledger as it stood then.
 8. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
    and KPIs (DSO countback, overdue ratio) for `as_of`.
 
-Settings: connection `receivables_warehouse`; Variables (or env) `receivables_ledger`,
+9. **prepare_dispatch**: the day's actions into the outbox (`dispatch_outbox`), once per action
+   key. A backfill, a run for a past date or the kill switch (`receivables_dispatch_enabled`
+   false) records them as suppressed and contacts no one.
+10. **approve_formal_notices**: formal notices and agency hand-offs wait here for a credit
+   manager (Required actions in the UI; skipped when none wait); rejections are recorded.
+11. **send_emails / send_sms / print_letters / publish_call_list**: one mapped task per channel
+   over batches of the outbox (pools `sendgrid`, `twilio`, `print`); each message exactly once
+   (SendGrid or `.eml` files, Twilio or files, PDF print batches with a manifest, the call list);
+   **summarise_dispatch** counts every action's state.
+
+Settings: connections `sendgrid_default`, `twilio_default`; connection `receivables_warehouse`; Variables (or env) `receivables_ledger`,
 `receivables_customers`, `receivables_mapping`, `receivables_bank`, `receivables_scenarios`,
 `receivables_disputes`, `receivables_promises`, `receivables_payment_plans`. Params override the paths.
 """
@@ -125,11 +136,96 @@ def ar_collections_daily():
 
         return tasks.plan_collection_actions(context)
 
+    @task
+    def prepare_dispatch(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.prepare_dispatch(context)
+
+    @task
+    def describe_approvals(prepared: dict, **context) -> str:
+        from receivables.pipeline import tasks
+
+        return tasks.describe_approvals(prepared["awaiting_approval"], context)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def anything_to_approve(prepared: dict) -> bool:
+        return bool(prepared["awaiting_approval"])
+
+    # Formal notices and agency hand-offs wait for a credit manager (Airflow UI: Required
+    # actions). No answer within the day rejects them: nothing legal goes out unseen.
+    approve = HITLOperator(
+        task_id="approve_formal_notices",
+        subject="Approve the formal notices and agency hand-offs of {{ dag_run.run_after | ds }}",
+        body="{{ ti.xcom_pull(task_ids='describe_approvals') }}",
+        options=["Approve", "Reject"], defaults=["Reject"],
+        params={"reject_action_keys": Param("", type="string", title="Action keys to reject (space-separated)",
+                                            description="Approve: every listed action goes out except these")},
+        response_timeout=timedelta(hours=10),
+    )
+
+    @task
+    def record_approvals(prepared: dict, response: dict, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.record_approvals(prepared["awaiting_approval"], response, context)
+
+    @task(trigger_rule="none_failed")
+    def dispatch_batches(channel: str, prepared: dict, **context) -> list:
+        """The parts this channel's mapped task takes, counted once approvals are recorded."""
+        from receivables.pipeline import tasks
+
+        return tasks.dispatch_batches(channel, prepared, context)
+
+    # One mapped task per channel, over batches of the outbox (a hash of the action key), each
+    # provider capped by its pool. Retries are safe: the outbox sends nothing twice.
+    @task(pool="sendgrid", map_index_template="{{ task.op_kwargs['part'] }}")
+    def send_emails(part: list, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.send_emails(part, context)
+
+    @task(pool="twilio", map_index_template="{{ task.op_kwargs['part'] }}")
+    def send_sms(part: list, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.send_sms(part, context)
+
+    @task(pool="print", map_index_template="{{ task.op_kwargs['part'] }}")
+    def print_letters(part: list, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.print_letters(part, context)
+
+    @task(map_index_template="{{ task.op_kwargs['part'] }}")
+    def publish_call_list(part: list, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.publish_call_list(part, context)
+
+    @task(trigger_rule="all_done")
+    def summarise_dispatch(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.summarise_dispatch(context)
+
     ledger = load_ledger(validate_ledger(extract_ledger()))
     bank = validate_bank_lines(extract_bank_statements())
     matched = match_bank_lines()
     [ledger, bank] >> matched
-    matched >> apply_matches() >> score_customers() >> plan_collection_actions() >> compute_aging()
+    planned = matched >> apply_matches() >> score_customers() >> plan_collection_actions()
+    planned >> compute_aging()
+    prepared = prepare_dispatch()
+    planned >> prepared
+    recorded = record_approvals(prepared, approve.output)
+    [describe_approvals(prepared), anything_to_approve(prepared)] >> approve
+    letters = dispatch_batches.override(task_id="letter_batches")("letter", prepared)
+    recorded >> letters
+    sent = [send_emails.expand(part=dispatch_batches.override(task_id="email_batches")("email", prepared)),
+            send_sms.expand(part=dispatch_batches.override(task_id="sms_batches")("sms", prepared)),
+            print_letters.expand(part=letters),
+            publish_call_list.expand(part=dispatch_batches.override(task_id="call_batches")("call", prepared))]
+    sent >> summarise_dispatch()
 
 
 ar_collections_daily()

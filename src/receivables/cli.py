@@ -297,11 +297,41 @@ def cmd_import(args: argparse.Namespace) -> int:
     from receivables.warehouse.store import upsert_register
 
     kind = args.register.replace("-", "_")
+    now = dt.datetime.now(dt.timezone.utc)
+    if kind == "call_outcomes":   # outcomes feed the promises and disputes registers too
+        from receivables.channels.calls import import_outcomes, read_outcomes
+
+        outcomes = read_outcomes(Path(args.file))
+        with make_engine(_warehouse_url(args)).begin() as conn:
+            counts = import_outcomes(conn, outcomes, now=now)
+        print(f"{counts['outcomes']} call outcomes imported from {Path(args.file).name}: "
+              f"{counts['promises']} promises, {counts['disputes']} disputes", file=sys.stderr)
+        return 0
     frame = read_register(Path(args.file), kind)
     with make_engine(_warehouse_url(args)).begin() as conn:
-        count = upsert_register(conn, kind, frame, now=dt.datetime.now(dt.timezone.utc))
+        count = upsert_register(conn, kind, frame, now=now)
     print(f"{count} {args.register} imported from {Path(args.file).name}", file=sys.stderr)
     return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """A credit manager settles messages left in doubt by an interrupted dispatch: `release` (the
+    message surely never left: send it again) or `confirm` (it did leave: record it sent)."""
+    import pandas as pd
+
+    from receivables.channels import outbox
+    from receivables.warehouse.db import make_engine
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with make_engine(_warehouse_url(args)).begin() as conn:
+        if args.action == "release":
+            count = outbox.release(conn, args.keys, now=now)
+        else:
+            count = outbox.mark_sent(conn, pd.DataFrame({"action_key": args.keys, "provider": "manual",
+                                                         "provider_message_id": "", "recipient": "",
+                                                         "reason": "confirmed sent by a credit manager"}), now=now)
+    print(f"{count} of {len(args.keys)} message(s) in doubt {args.action}d", file=sys.stderr)
+    return 0 if count == len(args.keys) else 1
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -395,10 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("import", help="import a register file into the warehouse (upsert by id)")
-    p.add_argument("register", choices=["disputes", "promises", "payment-plans"])
+    p.add_argument("register", choices=["disputes", "promises", "payment-plans", "call-outcomes"])
     p.add_argument("file")
     p.add_argument("--url", help="SQLAlchemy URL (default: RECEIVABLES_WAREHOUSE_URL or .data/warehouse.db)")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("outbox", help="settle messages left in doubt ('sending') by an interrupted dispatch")
+    p.add_argument("action", choices=["release", "confirm"])
+    p.add_argument("keys", nargs="+", metavar="ACTION_KEY")
+    p.add_argument("--url", help="SQLAlchemy URL (default: RECEIVABLES_WAREHOUSE_URL or .data/warehouse.db)")
+    p.set_defaults(func=cmd_outbox)
 
     p = sub.add_parser("demo-data", help="generate a sample portfolio (FEC + customer master)")
     p.add_argument("--out", default=".data/demo")

@@ -71,10 +71,10 @@ def test_every_dag_has_an_owner_tags_docs_and_retries(dagbag):
 
 def test_the_daily_wave_loads_the_ledger_applies_cash_then_scores_plans_and_ages(dagbag):
     dag = dagbag.dags["ar_collections_daily"]   # get_dag() would ask the metadata DB
-    assert {t.task_id for t in dag.tasks} == {"extract_ledger", "validate_ledger", "load_ledger",
+    assert {t.task_id for t in dag.tasks} >= {"extract_ledger", "validate_ledger", "load_ledger",
                                               "extract_bank_statements", "validate_bank_lines", "match_bank_lines",
                                               "apply_matches", "compute_aging", "score_customers",
-                                              "plan_collection_actions"}
+                                              "plan_collection_actions", "prepare_dispatch"}
     assert dag.get_task("validate_ledger").upstream_task_ids == {"extract_ledger"}
     assert dag.get_task("load_ledger").upstream_task_ids == {"validate_ledger"}
     assert dag.get_task("validate_bank_lines").upstream_task_ids == {"extract_bank_statements"}
@@ -88,3 +88,18 @@ def test_the_daily_wave_loads_the_ledger_applies_cash_then_scores_plans_and_ages
     assert dag.get_task("compute_aging").upstream_task_ids == {"plan_collection_actions"}
     assert type(dag.timetable).__name__ == "BusinessDayTimetable"
     assert dag.catchup is False and dag.max_active_runs == 1
+
+
+def test_the_daily_wave_dispatches_each_channel_in_mapped_batches_after_planning_and_approvals(dagbag):
+    dag = dagbag.dags["ar_collections_daily"]
+    assert dag.get_task("prepare_dispatch").upstream_task_ids == {"plan_collection_actions"}
+    for channel, task_id, pool in (("email", "send_emails", "sendgrid"), ("sms", "send_sms", "twilio"),
+                                   ("letter", "print_letters", "print"), ("call", "publish_call_list", "default_pool")):
+        task = dag.get_task(task_id)
+        assert task.upstream_task_ids == {f"{channel}_batches"} and task.pool == pool
+        assert type(task).__name__.endswith("MappedOperator")
+    # letters (formal notices among them) are counted only once the approver has answered
+    assert dag.get_task("letter_batches").upstream_task_ids == {"prepare_dispatch", "record_approvals"}
+    assert dag.get_task("approve_formal_notices").upstream_task_ids == {"describe_approvals", "anything_to_approve"}
+    assert dag.get_task("approve_formal_notices").defaults == ["Reject"]
+    assert dag.get_task("summarise_dispatch").trigger_rule == "all_done"

@@ -162,3 +162,36 @@ def test_a_file_that_is_not_a_ledger_fails_the_run_at_once_without_retry(daily_d
     assert states["extract_ledger"] == ("failed", 1)   # AirflowFailException: retrying cannot fix a file
     assert states["load_ledger"][0] == "upstream_failed"
     assert snapshot(url, dt.date(2025, 6, 30))["lines"] == 0
+
+
+def test_the_daily_wave_dispatches_on_every_channel_exactly_once_and_a_rerun_sends_nothing(daily_dag, monkeypatch,
+                                                                                           tmp_path):
+    from receivables.channels import outbox
+    from receivables.warehouse.schema import call_list, print_batches
+
+    dag, url = daily_dag
+    as_of = dt.date(2025, 6, 30)
+    monkeypatch.setenv("RECEIVABLES_TODAY", as_of.isoformat())   # replay that Monday as today
+    run_on(dag, as_of)
+    with make_engine(url).connect() as conn:
+        rows = outbox.read_outbox(conn, as_of=as_of)
+        planned = conn.execute(select(func.count()).select_from(collection_actions)
+                               .where(collection_actions.c.as_of == as_of)).scalar_one()
+        calls = conn.execute(select(func.count()).select_from(call_list)).scalar_one()
+        batches = conn.execute(select(print_batches)).all()
+    assert len(rows) == planned
+    sent = rows[rows["state"] == "sent"]
+    # formal notices wait for approval; everything else is sent or suppressed with its reason
+    assert set(rows["state"]) <= {"sent", "suppressed", "pending"}
+    assert (rows.loc[rows["state"] != "sent", "reason"] != "").all()
+    assert {"email", "statement"} <= set(sent["channel"])
+    assert set(sent["channel"]) == set(rows.loc[rows["reason"] != "awaiting approval", "channel"])
+    outbox_dir = tmp_path / ".data" / "outbox" / as_of.isoformat()
+    assert len(list((outbox_dir / "email").glob("*.eml"))) == (sent["channel"] == "email").sum()
+    assert batches and Path(batches[0].pdf_path).exists() and Path(batches[0].manifest_path).exists()
+    assert calls == (sent["channel"] == "call").sum()
+    run_on(dag, as_of)   # a re-run of the day: nothing is sent twice
+    assert len(list((outbox_dir / "email").glob("*.eml"))) == (sent["channel"] == "email").sum()
+    with make_engine(url).connect() as conn:
+        again = outbox.read_outbox(conn, as_of=as_of)
+    assert again.set_index("action_key")["provider_message_id"].equals(rows.set_index("action_key")["provider_message_id"])

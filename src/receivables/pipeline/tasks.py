@@ -144,3 +144,136 @@ def score_customers(context) -> dict:  # noqa: ANN001
 def plan_collection_actions(context) -> dict:  # noqa: ANN001
     settings = settings_from_airflow(context.get("params"))
     return wave.plan_collection_actions(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))
+
+
+# -- dispatch ---------------------------------------------------------------------------------------
+
+def _optional_connection(conn_id: str):  # noqa: ANN202
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def dispatch_settings_from_airflow():  # noqa: ANN201
+    """Variables (else env) for the switches and addresses; the providers' secrets come from the
+    connections `sendgrid_default` (password = API key, host = another endpoint) and
+    `twilio_default` (login = account SID, password = auth token, host, extra from /
+    messaging_service_sid), else from the RECEIVABLES_SENDGRID_* / RECEIVABLES_TWILIO_* env."""
+    from receivables.pipeline.dispatch import dispatch_settings
+
+    settings = dispatch_settings(_lookup)
+    sendgrid = _optional_connection("sendgrid_default")
+    if sendgrid is not None and sendgrid.password:
+        settings.sendgrid_api_key = sendgrid.password
+        settings.sendgrid_host = sendgrid.host or settings.sendgrid_host
+    twilio = _optional_connection("twilio_default")
+    if twilio is not None and twilio.login and twilio.password:
+        extra = twilio.extra_dejson or {}
+        settings.twilio_account_sid, settings.twilio_auth_token = twilio.login, twilio.password
+        settings.twilio_host = twilio.host or settings.twilio_host
+        settings.sms_from = extra.get("from", settings.sms_from)
+        settings.messaging_service_sid = extra.get("messaging_service_sid", settings.messaging_service_sid)
+    return settings
+
+
+def _company_today(context) -> dt.date:  # noqa: ANN001
+    """The company's calendar date now: whether a run is for a past date is a question about the
+    wall clock, not about the run's data."""
+    import pendulum
+
+    timezone = getattr(getattr(context["dag"], "timetable", None), "timezone", None) or "Europe/Paris"
+    return pendulum.now(timezone).date()
+
+
+def _is_backfill(context) -> bool:  # noqa: ANN001
+    run = context.get("dag_run")
+    return str(getattr(run, "run_type", "")).lower().endswith("backfill")
+
+
+def _retry_when_incomplete(fn):  # noqa: ANN001, ANN202
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        from receivables.channels.email import DispatchConfigurationError
+        from receivables.pipeline.dispatch import DispatchIncomplete
+
+        try:
+            return fn(*args, **kwargs)
+        except DispatchConfigurationError as error:
+            raise AirflowFailException(str(error)) from error
+        except DispatchIncomplete as error:
+            raise AirflowException(str(error)) from error   # retried: the retry reconciles
+    wrapper.__name__ = fn.__name__
+    return wrapper
+
+
+def prepare_dispatch(context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.prepare_dispatch(settings_from_airflow(context.get("params")), dispatch_settings_from_airflow(),
+                                     as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc),
+                                     today=_company_today(context), backfill=_is_backfill(context))
+
+
+@_retry_when_incomplete
+def send_emails(part: list[int], context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.send_emails(settings_from_airflow(context.get("params")), dispatch_settings_from_airflow(),
+                                as_of_from_context(context), part=tuple(part), now=dt.datetime.now(dt.timezone.utc))
+
+
+@_retry_when_incomplete
+def send_sms(part: list[int], context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.send_sms(settings_from_airflow(context.get("params")), dispatch_settings_from_airflow(),
+                             as_of_from_context(context), part=tuple(part), now=dt.datetime.now(dt.timezone.utc))
+
+
+def print_letters(part: list[int], context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.print_letters(settings_from_airflow(context.get("params")), as_of_from_context(context),
+                                  part=tuple(part), now=dt.datetime.now(dt.timezone.utc))
+
+
+def publish_call_list(part: list[int], context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.publish_call_list(settings_from_airflow(context.get("params")), as_of_from_context(context),
+                                      now=dt.datetime.now(dt.timezone.utc))
+
+
+def summarise_dispatch(context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.summarise_dispatch(settings_from_airflow(context.get("params")), as_of_from_context(context))
+
+
+def describe_approvals(keys: list[str], context) -> str:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.approval_list(settings_from_airflow(context.get("params")), keys)
+
+
+def record_approvals(keys: list[str], response: dict, context) -> dict:  # noqa: ANN001
+    """The approver's answer (the HITL operator's output): Approve with some keys rejected, or Reject."""
+    from receivables.pipeline import dispatch
+
+    chosen = (response or {}).get("chosen_options") or ["Reject"]
+    rejected = str(((response or {}).get("params_input") or {}).get("reject_action_keys") or "").replace(",", " ").split()
+    user = (response or {}).get("responded_by_user") or {}
+    return dispatch.record_approvals(settings_from_airflow(context.get("params")), keys, approved=chosen[0] == "Approve",
+                                     rejected_keys=rejected, decided_by=str(user.get("name") or "timeout (default: Reject)"),
+                                     note="", as_of=as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))
+
+
+def dispatch_batches(channel: str, prepared: dict, context) -> list:  # noqa: ANN001
+    from receivables.pipeline import dispatch
+
+    return dispatch.dispatch_batches(settings_from_airflow(context.get("params")), channel, prepared)

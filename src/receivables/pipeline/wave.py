@@ -382,6 +382,7 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
 
     _, customers, items, _ = open_items_after_cash(engine, settings, as_of)
     with engine.connect() as conn:
+        customers = with_suppressed_channels(conn, customers)
         registers = planning_registers(items, as_of, disputes=read_register_table(conn, "disputes"),
                                        promises=read_register_table(conn, "promises"),
                                        plans=read_register_table(conn, "payment_plans"))
@@ -405,6 +406,23 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
             "legal": legal,
             # a payment matched today, even one a human must still confirm, stops its reminders
             "paid_today": allocations.loc[allocations["invoice_id"] != "", ["customer_id", "invoice_id"]]}
+
+
+def with_suppressed_channels(conn, customers: pd.DataFrame) -> pd.DataFrame:  # noqa: ANN001
+    """The master with the channels whose address bounced, was reported as spam, unsubscribed or
+    said STOP added to `opt_out_channels`: the planner then uses the step's fallback channel."""
+    from sqlalchemy import select
+
+    from receivables.warehouse.schema import contact_suppressions
+
+    gone = pd.read_sql(select(contact_suppressions.c.customer_id, contact_suppressions.c.channel)
+                       .where(contact_suppressions.c.customer_id != "").distinct(), conn)
+    if gone.empty or customers.empty:
+        return customers
+    extra = gone.groupby("customer_id")["channel"].agg(lambda c: " ".join(sorted(set(c))))
+    added = customers["customer_id"].astype(str).map(extra).fillna("")
+    return customers.assign(opt_out_channels=(customers["opt_out_channels"].fillna("").astype(str) + " " + added)
+                            .str.strip())
 
 
 def scenario_policy(settings: WaveSettings):  # noqa: ANN201
