@@ -26,10 +26,10 @@ import http.server
 import json
 import re
 import secrets
-import threading
 import time
-from collections import deque
 from typing import Any
+
+from doubles.http_double import LocalHttpDouble
 
 MAIL_SEND_PATH = "/v3/mail/send"
 MAX_PERSONALIZATIONS = 1000
@@ -266,17 +266,8 @@ def validate_mail(body: Any, *, now: float | None = None) -> list[dict]:
     return errors
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    double: "SendGridDouble"
-
-    def handle_error(self, request, client_address):  # a client that timed out closed its socket: not an error
-        pass
-
-
 class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
+    server: "http.server.ThreadingHTTPServer"
     server_version = "nginx"
     sys_version = ""
 
@@ -373,51 +364,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _stall(self, stall) -> None:
         if stall is not None:
-            self.server.double._stopping.wait(stall[1])
+            self.server.double._stall(stall[1])
 
 
-class SendGridDouble:
+class SendGridDouble(LocalHttpDouble):
     """A SendGrid v3 Mail Send endpoint on 127.0.0.1 and a free port, for the tests."""
 
+    handler = _Handler
+    thread_name = "sendgrid-double"
+
     def __init__(self, api_key: str = "SG.test-key", *, max_body_bytes: int = MAX_BODY_BYTES):
+        super().__init__()
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.accepted: list[dict] = []
         self.sandboxed: list[dict] = []
         self.requests = 0
-        self.url = ""
-        self._lock = threading.Lock()
-        self._injections: deque = deque()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # lifecycle
-    def start(self) -> "SendGridDouble":
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.double = self
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sendgrid-double", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes stalled handlers
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "SendGridDouble":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # failure injection
     def fail_next(self, status: int, count: int = 1, *, retry_after_reset: int | None = None) -> None:
@@ -425,14 +387,12 @@ class SendGridDouble:
         X-RateLimit-Reset = now + `retry_after_reset` seconds, default 1), before authentication."""
         if status < 400:
             raise ValueError("fail_next needs an error status")
-        with self._lock:
-            self._injections.extend([("fail", status, retry_after_reset)] * count)
+        self._inject(*[("fail", status, retry_after_reset)] * count)
 
     def stall_next(self, seconds: float, count: int = 1, *, then_accept: bool = True) -> None:
         """Hold the next `count` mail-send requests `seconds` before answering. A valid mail is then
         accepted (recorded at arrival, answered 202) when `then_accept`, else refused 503 unrecorded."""
-        with self._lock:
-            self._injections.extend([("stall", seconds, then_accept)] * count)
+        self._inject(*[("stall", seconds, then_accept)] * count)
 
     # observations
     def recipients_sent(self) -> list[str]:
@@ -446,10 +406,6 @@ class SendGridDouble:
     def _count(self) -> None:
         with self._lock:
             self.requests += 1
-
-    def _take_injection(self):
-        with self._lock:
-            return self._injections.popleft() if self._injections else None
 
     def _record(self, record: dict, *, sandbox: bool) -> None:
         with self._lock:

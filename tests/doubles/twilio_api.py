@@ -39,13 +39,13 @@ import http.server
 import json
 import re
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from twilio.request_validator import RequestValidator
+
+from doubles.http_double import LocalHttpDouble
 
 API_VERSION = "2010-04-01"
 MAX_BODY_CHARS = 1600
@@ -135,17 +135,8 @@ def validate_message(form: dict, *, now: float, services: set[str], opted_out: s
     return None
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    double: "TwilioDouble"
-
-    def handle_error(self, request, client_address):  # a client that timed out closed its socket: not an error
-        pass
-
-
 class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
+    server: "http.server.ThreadingHTTPServer"
     server_version = "Twilio.Double"
     sys_version = ""
 
@@ -233,15 +224,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _stall(self, stall) -> None:
         if stall is not None:
-            self.server.double._stopping.wait(stall[1])
+            self.server.double._stall(stall[1])
 
 
-class TwilioDouble:
+class TwilioDouble(LocalHttpDouble):
     """Twilio's Message resource on 127.0.0.1 and a free port, for the tests."""
+
+    handler = _Handler
+    thread_name = "twilio-double"
 
     def __init__(self, account_sid: str = "AC" + "0123456789abcdef" * 2, auth_token: str = "test-auth-token", *,
                  messaging_services: tuple[str, ...] = ("MG" + "fedcba9876543210" * 2,),
                  clock: Callable[[], float] = time.time):
+        super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messaging_services = set(messaging_services)
@@ -250,43 +245,10 @@ class TwilioDouble:
         self.opted_out: set[str] = set()
         self.requests = 0
         self.lists = 0
-        self.url = ""
-        self._lock = threading.Lock()
-        self._injections: deque = deque()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def messaging_service_sid(self) -> str:
         return sorted(self.messaging_services)[0]
-
-    # lifecycle
-    def start(self) -> "TwilioDouble":
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.double = self
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="twilio-double", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes stalled handlers
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> "TwilioDouble":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # failure injection
     def fail_next(self, status: int, count: int = 1, *, retry_after: int | None = None) -> None:
@@ -294,15 +256,13 @@ class TwilioDouble:
         before authentication, with a Retry-After header when `retry_after` is given."""
         if status < 400:
             raise ValueError("fail_next needs an error status")
-        with self._lock:
-            self._injections.extend([("fail", status, retry_after)] * count)
+        self._inject(*[("fail", status, retry_after)] * count)
 
     def stall_next(self, seconds: float, count: int = 1, *, then_accept: bool = True) -> None:
         """Hold the next `count` message creations `seconds` before answering. A valid message is
         then accepted (recorded at arrival, answered 201) when `then_accept`, else refused 503
         unrecorded."""
-        with self._lock:
-            self._injections.extend([("stall", seconds, then_accept)] * count)
+        self._inject(*[("stall", seconds, then_accept)] * count)
 
     # the recipient's side
     def opt_out(self, number: str) -> None:
@@ -339,10 +299,6 @@ class TwilioDouble:
         with self._lock:
             self.requests += 1
             self.lists += method == "GET"
-
-    def _take_injection(self):
-        with self._lock:
-            return self._injections.popleft() if self._injections else None
 
     def _create(self, form: dict, *, record: bool) -> dict:
         now = self.clock()
