@@ -69,7 +69,7 @@ from receivables.money import format_minor
 from receivables.scenarios.legal import LegalRules
 from receivables.scenarios.registers import REGISTERS, read_register
 from receivables.scenarios.render import Creditor
-from receivables.warehouse.db import bulk_insert
+from receivables.warehouse.db import bulk_insert, read_where_in
 from receivables.warehouse.schema import call_list, call_outcomes, disputes, promises, risk_scores
 from receivables.warehouse.store import replace_day, upsert_register
 
@@ -279,8 +279,7 @@ def import_outcomes(conn: Connection, outcomes: pd.DataFrame, *, now: dt.datetim
     if incoming.empty:
         return {"outcomes": 0, "new": 0, "changed": 0, "promises": 0, "disputes": 0}
     ids = incoming["outcome_id"].tolist()
-    stored = _conformed(pd.concat([pd.read_sql(select(call_outcomes).where(call_outcomes.c.outcome_id.in_(ids[i:i + 500])),
-                                               conn) for i in range(0, len(ids), 500)], ignore_index=True))
+    stored = _conformed(read_where_in(conn, select(call_outcomes), call_outcomes.c.outcome_id, ids))
     before = dict(zip(stored["outcome_id"], _fingerprints(stored)))
     fresh = incoming[[before.get(i) != t for i, t in zip(incoming["outcome_id"], _fingerprints(incoming))]]
     replaced = stored[stored["outcome_id"].isin(fresh["outcome_id"])]

@@ -78,7 +78,10 @@ def rendered(conn: Connection, rows: pd.DataFrame, *, creditor: Creditor, legal:
     if rows.empty:
         return
     plan = plan_of(conn, rows)
-    customers = read_customers(conn) if customers is None else customers
+    ids = set(plan.actions["customer_id"].astype(str))
+    # only this batch's customers: a chunk of a big day must not convert the whole master
+    customers = (read_customers(conn, ids) if customers is None
+                 else customers[customers["customer_id"].astype(str).isin(ids)])
     master = {str(r["customer_id"]): r for r in customers.drop_duplicates("customer_id").to_dict("records")}
     # the row, with what the channel needs from its action (tone: courtesy or legal; invoices)
     planned = plan.actions.set_index("action_key")[["tone", "invoice_ids", "step_id", "template"]].to_dict("index")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Table, create_engine, event, inspect
+from sqlalchemy import Engine, Table, create_engine, event, false, inspect
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -89,6 +89,20 @@ def _column_values(series: pd.Series) -> np.ndarray:
         values[pd.isna(values)] = None
         return values
     return series.to_numpy().astype(object)   # numpy ints -> Python ints for the drivers
+
+
+IN_SLICE = 5_000   # bound parameters per IN list (SQLite allows 32,766, PostgreSQL 65,535)
+
+
+def read_where_in(conn, query, column, values) -> pd.DataFrame:  # noqa: ANN001
+    """`query` restricted to rows whose `column` is one of `values`, as one frame (the values go
+    in slices of IN_SLICE bound parameters; no value: the query's empty frame)."""
+    values = list(values)
+    frames = [pd.read_sql(query.where(column.in_(values[i:i + IN_SLICE])), conn)
+              for i in range(0, len(values), IN_SLICE)]
+    if not frames:
+        return pd.read_sql(query.where(false()), conn)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def bulk_insert(conn, table: Table, frame: pd.DataFrame, chunk_rows: int = 200_000) -> int:  # noqa: ANN001

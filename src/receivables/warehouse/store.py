@@ -14,6 +14,7 @@ snapshots (open items, aging, KPIs) are replaced whole for their `as_of`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, literal, se
 from sqlalchemy import types as sa_types
 
 from receivables.ledger.schema import CUSTOMER_COLUMNS, LINE_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, conform
-from receivables.warehouse.db import bulk_insert
+from receivables.warehouse.db import bulk_insert, read_where_in
 from receivables.warehouse.schema import (
     aging_snapshots,
     bank_allocations,
@@ -129,9 +130,12 @@ def read_receivable_lines(conn: Connection) -> pd.DataFrame:
     return _typed(frame, LINE_COLUMNS)
 
 
-def read_customers(conn: Connection) -> pd.DataFrame:
-    frame = pd.read_sql(select(*(customers.c[c] for c in CUSTOMER_COLUMNS)), conn)
-    return _typed(frame, CUSTOMER_COLUMNS)
+def read_customers(conn: Connection, ids: Iterable[str] | None = None) -> pd.DataFrame:
+    """The customer master, or only the customers `ids` (read in slices of bound parameters)."""
+    query = select(*(customers.c[c] for c in CUSTOMER_COLUMNS))
+    if ids is None:
+        return _typed(pd.read_sql(query, conn), CUSTOMER_COLUMNS)
+    return _typed(read_where_in(conn, query, customers.c.customer_id, sorted({str(i) for i in ids})), CUSTOMER_COLUMNS)
 
 
 def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
