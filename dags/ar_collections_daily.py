@@ -38,8 +38,8 @@ recomputes that date's snapshot from the ledger as it stood then.
    in `collection_actions`. Disputed, promised, rescheduled and paid-today invoices are left
    alone (`collection_steps` says why); promises are judged kept or broken after today's cash;
    formal notices and hand-offs wait for approval. Re-running a date gives the same actions.
-8. **compute_aging**: open items after today's cash, aged balance (not due, 1–30 … >120 days)
-   and KPIs (DSO countback, overdue ratio) for `as_of`.
+8. **compute_aging**: open items after today's cash and the aged balance (not due, 1–30 …
+   >120 days) for `as_of`.
 
 9. **prepare_dispatch**: the day's actions into the outbox (`dispatch_outbox`), once per action
    key. A backfill, a run for a past date or the kill switch (`receivables_dispatch_enabled`
@@ -50,11 +50,27 @@ recomputes that date's snapshot from the ledger as it stood then.
    over batches of the outbox (pools `sendgrid`, `twilio`, `print`); each message exactly once
    (SendGrid or `.eml` files, Twilio or files, PDF print batches with a manifest, the call list);
    **summarise_dispatch** counts every action's state.
+12. **compute_kpis**: the day's KPIs into `kpi_daily` (aged balance, DSO, best possible DSO, ADD,
+   CEI, disputes, promises kept, reminders sent and paid after them, cash applied automatically,
+   call list, 8-week cash forecast), per segment, collector and currency, and the fact tables for
+   BI tools; runs once dispatch is done even when its tasks were skipped (a backfill).
 
 Settings: connections `sendgrid_default`, `twilio_default`; connection `receivables_warehouse`; Variables (or env) `receivables_ledger`,
 `receivables_customers`, `receivables_mapping`, `receivables_bank`, `receivables_scenarios`,
 `receivables_disputes`, `receivables_promises`, `receivables_payment_plans`. Params override the paths.
+
+Alerts: a task that fails for good emails the addresses of the Variable
+`receivables_alert_recipients` (through `sendgrid_default`, else `.eml` files in
+`.data/outbox/alerts/`); every run, success or failure, leaves its counts and amounts per stage in
+the run's note (plugin `receivables_run_notes`).
 """
+
+
+def notify_finance_ops(context) -> None:  # noqa: ANN001
+    """A task failed for good: email finance ops (Variable receivables_alert_recipients)."""
+    from receivables.pipeline.tasks import notify_failure
+
+    notify_failure(context)
 
 
 @dag(
@@ -63,7 +79,8 @@ Settings: connections `sendgrid_default`, `twilio_default`; connection `receivab
     start_date=pendulum.datetime(2025, 1, 1, tz="Europe/Paris"),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "finance-ops", "retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"owner": "finance-ops", "retries": 2, "retry_delay": timedelta(minutes=5),
+                  "on_failure_callback": notify_finance_ops},
     tags=["receivables", "collections"],
     doc_md=DOC,
     params={
@@ -209,12 +226,20 @@ def ar_collections_daily():
 
         return tasks.summarise_dispatch(context)
 
+    # After dispatch (reminders sent today count) whatever was skipped; not after a failure
+    # upstream: the day's snapshots would be missing or stale.
+    @task(trigger_rule="none_failed")
+    def compute_kpis(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.compute_kpis(context)
+
     ledger = load_ledger(validate_ledger(extract_ledger()))
     bank = validate_bank_lines(extract_bank_statements())
     matched = match_bank_lines()
     [ledger, bank] >> matched
     planned = matched >> apply_matches() >> score_customers() >> plan_collection_actions()
-    planned >> compute_aging()
+    aged = planned >> compute_aging()
     prepared = prepare_dispatch()
     planned >> prepared
     recorded = record_approvals(prepared, approve.output)
@@ -225,7 +250,7 @@ def ar_collections_daily():
             send_sms.expand(part=dispatch_batches.override(task_id="sms_batches")("sms", prepared)),
             print_letters.expand(part=letters),
             publish_call_list.expand(part=dispatch_batches.override(task_id="call_batches")("call", prepared))]
-    sent >> summarise_dispatch()
+    [sent >> summarise_dispatch(), aged] >> compute_kpis()
 
 
 ar_collections_daily()

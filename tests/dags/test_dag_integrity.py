@@ -103,3 +103,12 @@ def test_the_daily_wave_dispatches_each_channel_in_mapped_batches_after_planning
     assert dag.get_task("approve_formal_notices").upstream_task_ids == {"describe_approvals", "anything_to_approve"}
     assert dag.get_task("approve_formal_notices").defaults == ["Reject"]
     assert dag.get_task("summarise_dispatch").trigger_rule == "all_done"
+
+
+def test_the_daily_wave_computes_the_kpis_last_once_aging_and_dispatch_are_done(dagbag):
+    dag = dagbag.dags["ar_collections_daily"]
+    task = dag.get_task("compute_kpis")
+    assert task.upstream_task_ids == {"summarise_dispatch", "compute_aging"}
+    # dispatch tasks skipped (a backfill, nothing to send) must not skip the KPIs; a failure must stop them
+    assert task.trigger_rule == "none_failed"
+    assert not task.downstream_task_ids

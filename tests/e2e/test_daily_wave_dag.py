@@ -73,7 +73,8 @@ def snapshot(url: str, as_of: dt.date) -> dict:
                                                 open_items.c.bucket).where(open_items.c.as_of == as_of)).all()),
             "aging": conn.execute(select(func.count(), func.sum(aging_snapshots.c.total_minor))
                                   .where(aging_snapshots.c.as_of == as_of)).one(),
-            "kpis": sorted(conn.execute(select(kpi_daily.c.metric, kpi_daily.c.segment, kpi_daily.c.value)
+            "kpis": sorted(conn.execute(select(kpi_daily.c.metric, kpi_daily.c.segment, kpi_daily.c.value,
+                                               kpi_daily.c.collector, kpi_daily.c.breakdown, kpi_daily.c.currency)
                                         .where(kpi_daily.c.as_of == as_of)).all()),
             "reports": conn.execute(select(validation_reports.c.report_path)).scalars().all(),
             "risk": sorted(conn.execute(select(risk_scores.c.customer_id, risk_scores.c.score, risk_scores.c.risk_class)
@@ -95,9 +96,38 @@ def test_the_daily_wave_loads_the_ledger_and_snapshots_the_aged_balance(daily_da
     assert state["lines"] + state["quarantined"] == demo_portfolio["lines"]
     assert len(state["items"]) > 0
     assert state["aging"][1] == sum(item[2] for item in state["items"])
-    assert {"dso_countback_days", "overdue_ratio"} <= {metric for metric, segment, _ in state["kpis"] if segment == ""}
+    assert {"dso_countback_days", "overdue_ratio"} <= {metric for metric, segment, *_ in state["kpis"] if segment == ""}
     report = Path(state["reports"][0])
     assert report.exists() and "123456789FEC20250630.txt" in report.read_text(encoding="utf-8")
+
+
+# What the day's ledger, plan and dispatch alone give (no bank statement, no register in this run):
+# the KPI contract's metrics but the cash application's, the registers' and those needing weeks of history.
+CONTRACT_METRICS = {"ar_total_minor", "overdue_minor", "overdue_ratio", "over_90_ratio", "open_items",
+                    "aged_balance_minor", "dso_countback_days", "best_possible_dso_days", "cei_ratio", "add_days",
+                    "disputed_minor", "disputed_count", "reminders_sent", "unmatched_bank_lines", "call_list_size",
+                    "cash_forecast_minor"}
+
+
+def test_the_daily_wave_writes_the_contracts_kpis_per_segment_collector_and_currency(daily_dag, demo_portfolio):
+    dag, url = daily_dag
+    as_of = dt.date(2025, 6, 30)
+    run = run_on(dag, as_of)
+    assert {ti.task_id: ti.state for ti in run.get_task_instances()}["compute_kpis"] == "success"
+    rows = snapshot(url, as_of)["kpis"]
+    everyone = {(m, b): v for m, segment, v, collector, b, currency in rows
+                if segment == collector == "" and currency == "EUR"}
+    assert CONTRACT_METRICS <= {m for m, _ in everyone}
+    assert {b for m, b in everyone if m == "aged_balance_minor"} == {"not_due", "d1_30", "d31_60", "d61_90",
+                                                                        "d91_120", "over_120"}
+    assert {b for m, b in everyone if m == "reminders_sent"} == {"email", "sms", "letter", "call"}
+    assert len({b for m, b in everyone if m == "cash_forecast_minor"}) == 8
+    assert sum(v for (m, b), v in everyone.items() if m == "aged_balance_minor") == everyone[("ar_total_minor", "")]
+    assert everyone[("add_days", "")] == everyone[("dso_countback_days", "")] - everyone[("best_possible_dso_days", "")]
+    assert 0 <= everyone[("cei_ratio", "")] <= 1 and everyone[("cash_forecast_minor", "2025-06-30")] >= 0
+    # the demo's three collectors each get their rows; segments too
+    assert {collector for _, _, _, collector, _, _ in rows} == {"", "domestic", "export", "key_accounts"}
+    assert {"", "TPE", "PME", "ETI"} <= {segment for _, segment, *_ in rows} <= {"", "TPE", "PME", "ETI", "GE"}
 
 
 def test_the_daily_wave_scores_every_customer_and_predicts_every_open_invoice(daily_dag, demo_portfolio):
@@ -190,6 +220,13 @@ def test_the_daily_wave_dispatches_on_every_channel_exactly_once_and_a_rerun_sen
     assert len(list((outbox_dir / "email").glob("*.eml"))) == (sent["channel"] == "email").sum()
     assert batches and Path(batches[0].pdf_path).exists() and Path(batches[0].manifest_path).exists()
     assert calls == (sent["channel"] == "call").sum()
+    # the day's KPIs count what went out, per dispatcher (statements are printed: letters)
+    counted = {}
+    for metric, segment, value, collector, channel, _ in snapshot(url, as_of)["kpis"]:
+        if metric == "reminders_sent" and segment == collector == "":
+            counted[channel] = counted.get(channel, 0) + int(value)
+    assert counted["email"] == (sent["channel"] == "email").sum()
+    assert counted["letter"] == sent["channel"].isin(["letter", "statement", "formal_notice", "agency_handoff"]).sum()
     run_on(dag, as_of)   # a re-run of the day: nothing is sent twice
     assert len(list((outbox_dir / "email").glob("*.eml"))) == (sent["channel"] == "email").sum()
     with make_engine(url).connect() as conn:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from receivables.ledger.schema import LedgerFormatError
-from receivables.pipeline import wave
+from receivables.pipeline import kpis, wave
 from receivables.validation.ledger import SystemicValidationError
 from receivables.warehouse.db import make_engine
 from receivables.warehouse.schema import aging_snapshots, kpi_daily, ledger_imports, ledger_lines, open_items, quarantine
@@ -27,7 +27,9 @@ def settings_for(url: str, tmp_path: Path, ledger: str, customers: str | None) -
 def run_wave(settings: wave.WaveSettings, as_of: dt.date = AS_OF) -> tuple[dict, dict]:
     manifest = wave.validate_ledger(settings, wave.extract_ledger(settings, as_of))
     loaded = wave.load_ledger(settings, manifest, now=NOW)
-    return loaded, wave.compute_aging(settings, as_of)
+    aged = wave.compute_aging(settings, as_of)
+    kpis.compute_kpis(settings, as_of)
+    return loaded, aged
 
 
 def counts(url: str) -> dict:

@@ -220,3 +220,15 @@ def test_a_contact_hour_is_read_when_given_and_a_bad_one_is_reported(tmp_path):
     hours = by_id(read)["contact_hour"]
     assert hours["C001"] == 14 and pd.isna(hours["C002"]) and pd.isna(hours["C003"])
     assert [(w["customer_id"], w["field"]) for w in read.warnings] == [("C003", "contact_hour")]
+
+
+def test_a_collector_column_names_who_works_each_account_and_an_overlong_id_is_blanked(tmp_path):
+    text = (f"{HEADER},collector\n"
+            "C001,Boulangerie Dupont,FR,fr,,,,PME,false,45,, domestic \n"
+            "C002,Brasserie du Port,FR,fr,,,,TPE,false,30,,\n"
+            f"C003,Hôtel Bellevue SA,CH,de,,,,PME,false,,,{'x' * 101}\n")
+    read = read_customer_master(write(tmp_path, "customers.csv", text))
+    assert by_id(read)["collector"].tolist() == ["domestic", "", ""]   # nobody: the all-collectors KPIs only
+    assert [(w["customer_id"], w["field"]) for w in read.warnings] == [("C003", "collector")]
+    without = by_id(read_customer_master(write(tmp_path, "plain.csv", SMALL_MASTER)))
+    assert (without["collector"] == "").all()   # the column is optional

@@ -19,7 +19,7 @@ from receivables.demo.generator import (
 END = datetime.date(2025, 6, 30)
 MASTER_HEADER = (
     "customer_id,name,country,language,email,phone,address,segment,strategic,"
-    "payment_terms_days,opt_out_channels,iban"
+    "payment_terms_days,opt_out_channels,iban,collector"
 )
 CAMT = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"
 NS = {"c": CAMT}
@@ -455,3 +455,11 @@ def test_an_as_of_date_without_receipts_still_has_its_statement(tmp_path):
     assert (entries["invoices"].str.len() == 0).all()
     assert result["statement_lines"] == len(entries) == 3
     assert _balance(root, "CLBD") - _balance(root, "OPBD") == entries["amount"].sum()
+
+
+def test_every_customer_has_one_of_three_collectors_by_segment_and_country(small):
+    _, _, master = small
+    expected = master["segment"].isin(["ETI", "GE"]).map({True: "key_accounts", False: ""})
+    expected = expected.where(expected != "", (master["country"] == "FR").map({True: "domestic", False: "export"}))
+    assert (master["collector"] == expected).all()
+    assert set(master["collector"]) <= {"key_accounts", "domestic", "export"}

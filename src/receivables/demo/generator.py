@@ -8,7 +8,7 @@ and the bank statement of the as-of date.
     >>> generate_portfolio(Path("big"), customers=customers_for_lines(1_000_000))  # doctest: +SKIP
 
 writes `demo/123456789FEC20250630.txt` (18 months of sales, credit notes, bank receipts and
-opening entries up to 2025-06-30), `demo/customers.csv` (DESIGN.md "customer master CSV") and
+opening entries up to 2025-06-30), `demo/customers.csv` (DESIGN.md "customer master CSV", plus `iban` and `collector`) and
 `demo/statement_20250630.camt053.xml` (the bank statement of 2025-06-30, CAMT.053). The same
 arguments always give byte-identical files.
 
@@ -95,7 +95,7 @@ FEC_COLUMNS = (
 ).split()
 MASTER_COLUMNS = [
     "customer_id", "name", "country", "language", "email", "phone", "address", "segment",
-    "strategic", "payment_terms_days", "opt_out_channels", "iban",
+    "strategic", "payment_terms_days", "opt_out_channels", "iban", "collector",
 ]
 
 # Measured on 20k-customer portfolios over 6 to 36 months (4.7-5.0): the low end, so that
@@ -449,6 +449,7 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
         "payment_terms_days": terms_cell,
         "opt_out_channels": opt_out,
         "iban": np.where(iban_known, iban, "").astype(object),
+        "collector": _collectors(segment, country),
         "behaviour": np.array(BEHAVIOURS, dtype=object)[behaviour],
         "currency": currency,
         "batch_payer": batch,
@@ -461,6 +462,17 @@ def customer_profiles(customers: int = 200, *, seed: int = 42) -> pd.DataFrame:
         "_legal_form": legal_form,
         "_iban": iban,
     })
+
+
+# Who works each account (the master's `collector`): the key-accounts desk takes the ETI and GE,
+# two collectors share the small accounts, French and foreign. Drawn from no random number, so
+# the rest of a portfolio is the same as before the column existed.
+COLLECTORS = ("key_accounts", "domestic", "export")
+
+
+def _collectors(segment: np.ndarray, country: np.ndarray) -> np.ndarray:
+    small = np.where(country == "FR", COLLECTORS[1], COLLECTORS[2])
+    return np.where(segment >= 2, COLLECTORS[0], small).astype(object)
 
 
 def generate_portfolio(

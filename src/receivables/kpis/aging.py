@@ -1,13 +1,24 @@
-"""Aged balance, DSO (countback) and overdue ratio, per `as_of`.
+"""Aged balance, DSO (countback) and overdue ratios, per `as_of`.
 
     Open on 2025-06-30: FA-1 1000.00 due 2025-06-10 (20 days overdue), FA-2 500.00 not yet due.
     aging(items)  ->  d1_30 1000.00, not_due 500.00, total 1500.00, overdue 1000.00
-    overdue ratio = 1000 / 1500 = 0.6667
+    overdue ratio = 1000 / 1500 = 0.6667; over-90 ratio = 0 / 1500 = 0
 
 DSO by the countback method: take the receivables open on `as_of` and walk back month by month
 through what was invoiced; each month fully covered adds its days, the month where the balance
 runs out adds the covered fraction of its days. With 1500.00 open, 1200.00 invoiced in June
 (30 days) and 900.00 in May (31 days): DSO = 30 + 31 x 300/900 = 40.33 days.
+
+The KPI rows (`balance_kpis`, `dso_kpis`; scopes as in `kpis.scopes`):
+- `ar_total_minor`: everything open, unapplied credits netted; `open_items`: their count;
+- `overdue_minor`: open invoices past their due date; `overdue_ratio` = overdue / open invoices
+  (credits not netted: a credit does not make an invoice less late), `over_90_ratio` the share of
+  open invoices more than 90 days overdue (both 0 when no invoice is open);
+- `aged_balance_minor` per bucket (breakdown not_due, d1_30, ..., over_120), credits in the
+  bucket of their date: the buckets add up to ar_total_minor;
+- the countback itself (`countback`), which `kpis.collection` runs for `dso_countback_days`
+  (on ar_total_minor) and `best_possible_dso_days` (on the current receivables), over the sales
+  (receivable debits outside opening entries) booked on or before `as_of`.
 """
 
 from __future__ import annotations
@@ -15,12 +26,15 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
 import pandas as pd
 
-from receivables.ledger.open_items import BUCKETS, is_opening, receivable_lines
+from receivables.kpis.scopes import SCOPE, amounts, concat, empty_kpis, ratios, scope_totals, with_scope
+from receivables.ledger.open_items import BUCKETS, is_opening
 
 AGING_COLUMNS = ["customer_id", "currency", *(f"{b}_minor" for b in BUCKETS),
                  "total_minor", "overdue_minor", "open_items"]
+DSO_MONTHS = 24
 
 
 def aging(items: pd.DataFrame) -> pd.DataFrame:
@@ -44,65 +58,97 @@ def aging(items: pd.DataFrame) -> pd.DataFrame:
     return out[AGING_COLUMNS]
 
 
-def invoiced_per_day(lines: pd.DataFrame, as_of: dt.date, segment_of: pd.Series) -> pd.DataFrame:
-    """Amounts invoiced (receivable debits outside opening entries) per segment, currency and day."""
-    rec = receivable_lines(lines, as_of)
-    sales = rec[~is_opening(rec) & (rec["debit_minor"] > 0)]
-    sales = sales.assign(segment=sales["customer_id"].map(segment_of).fillna(""))
-    return sales.groupby(["segment", "currency", "entry_date"])["debit_minor"].sum().reset_index()
+def balances(items: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Per scope (SCOPE): total, invoices, overdue, over_90, items and each bucket's `<bucket>_minor`."""
+    columns = ["total", "invoices", "overdue", "over_90", "items", *(f"{b}_minor" for b in BUCKETS)]
+    if items.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object if c in SCOPE else "int64") for c in SCOPE + columns})
+    scoped = with_scope(items, customers)
+    invoice = (scoped["item_type"] == "invoice").to_numpy()
+    open_minor = scoped["open_minor"].to_numpy(dtype=np.int64)
+    late = scoped["days_overdue"].to_numpy(dtype=np.int64)
+    measures = scoped[SCOPE].assign(
+        total=open_minor, invoices=np.where(invoice, open_minor, 0),
+        overdue=np.where(invoice & (late > 0), open_minor, 0), over_90=np.where(invoice & (late > 90), open_minor, 0),
+        items=1, **{f"{b}_minor": np.where(scoped["bucket"].to_numpy() == b, open_minor, 0) for b in BUCKETS})
+    return scope_totals(measures, columns)
+
+
+def balance_kpis(items: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """ar_total_minor, overdue_minor, overdue_ratio, over_90_ratio, open_items, aged_balance_minor."""
+    per = balances(items, customers)
+    if per.empty:
+        return empty_kpis()
+    buckets = [amounts("aged_balance_minor", per, f"{b}_minor", b) for b in BUCKETS]
+    return concat([amounts("ar_total_minor", per, "total"), amounts("overdue_minor", per, "overdue"),
+                   ratios("overdue_ratio", per, "overdue", "invoices", zero_when_empty=True),
+                   ratios("over_90_ratio", per, "over_90", "invoices", zero_when_empty=True),
+                   amounts("open_items", per, "items"), *buckets])
+
+
+def sales_lines(rec: pd.DataFrame) -> pd.DataFrame:
+    """What was invoiced: the receivable debits outside opening entries of `rec`
+    (`open_items.receivable_lines(lines, as_of)`: the lines booked on or before `as_of`)."""
+    return rec[~is_opening(rec) & (rec["debit_minor"] > 0)]
+
+
+def month_windows(as_of: dt.date, months: int = DSO_MONTHS) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """The starts of the calendar months counted back from `as_of` (index 0 is `as_of` itself)
+    and each month's days. Each start is computed from `as_of` (chaining a one-month step
+    drifts: 30 June -> 30 May -> ...); from a month end, the previous month ends (31 May)."""
+    anchor = pd.Timestamp(as_of)
+    step = pd.offsets.MonthEnd if anchor.is_month_end else (lambda m: pd.DateOffset(months=m))
+    edges = pd.DatetimeIndex([anchor] + [anchor - step(m) for m in range(1, months + 1)])
+    return edges, -np.diff(edges.asi8) // 86_400_000_000_000
+
+
+def countback(receivables: pd.DataFrame, sales: pd.DataFrame, as_of: dt.date, keys: list[str],
+              column: str = "receivables_minor", months: int = DSO_MONTHS) -> list[Decimal | None]:
+    """Countback days of each row of `receivables` (keys + `column`) over `sales` (keys +
+    entry_date + debit_minor), in the order of `receivables`. None when nothing is open, 0 when
+    customers are owed; a balance larger than `months` of sales is capped at those months' days.
+
+    Sales are binned once into the months and cumulated per row (numpy); only the final
+    fraction is Decimal."""
+    edges, days = month_windows(as_of, months)
+    ascending = edges[::-1].asi8
+    position = np.searchsorted(ascending, sales["entry_date"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
+    inside = (position >= 1) & (position <= months)
+    binned = sales[inside].assign(month=months - position[inside])   # 0 = the month ending on as_of
+    per_month = binned.groupby(keys + ["month"], sort=False)["debit_minor"].sum()
+    matrix = (per_month.unstack("month", fill_value=0).reindex(columns=range(months), fill_value=0)
+              if len(per_month) else pd.DataFrame(columns=range(months)))
+    index = pd.MultiIndex.from_frame(receivables[keys]) if len(keys) > 1 else pd.Index(receivables[keys[0]])
+    matrix = matrix.reindex(index, fill_value=0).to_numpy(dtype=np.int64)
+    covered = np.cumsum(matrix, axis=1)
+    open_minor = receivables[column].to_numpy(dtype=np.int64)
+    reached = covered >= open_minor[:, None]
+    first = np.where(reached.any(axis=1), reached.argmax(axis=1), -1)
+    full_days = np.concatenate([[0], np.cumsum(days)])
+    out: list[Decimal | None] = []
+    for row, (balance, month) in enumerate(zip(open_minor, first)):   # one per scope
+        if balance <= 0:
+            out.append(None if balance == 0 else Decimal(0))
+            continue
+        if month < 0:
+            value = Decimal(int(full_days[-1]))
+        else:
+            before = int(covered[row, month - 1]) if month else 0
+            value = Decimal(int(full_days[month])) + Decimal(int(days[month])) * Decimal(int(balance) - before) \
+                / Decimal(int(matrix[row, month]))
+        out.append(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return out
 
 
 def dso_countback(receivables_minor: int, invoiced: pd.DataFrame, as_of: dt.date,
-                  max_months: int = 24) -> Decimal | None:
-    """Countback DSO in days for one currency (`invoiced`: entry_date, debit_minor rows).
-
-    None when there is nothing open; when the open balance exceeds all the sales of
-    `max_months`, the DSO is capped at those months' days.
-    """
-    if receivables_minor <= 0:
-        return None if receivables_minor == 0 else Decimal(0)
-    remaining = Decimal(receivables_minor)
-    days = Decimal(0)
-    anchor = end = pd.Timestamp(as_of)
-    # Calendar months back from `as_of`, each computed from `as_of` (chaining a one-month step
-    # drifts: 30 June -> 30 May -> ...); from a month end, the previous month ends (31 May).
-    month_end = anchor.is_month_end
-    for months in range(1, max_months + 1):
-        start = anchor - (pd.offsets.MonthEnd(months) if month_end else pd.DateOffset(months=months))
-        in_month = invoiced[(invoiced["entry_date"] > start) & (invoiced["entry_date"] <= end)]
-        sales = Decimal(int(in_month["debit_minor"].sum()))
-        period_days = Decimal((end - start).days)
-        if sales >= remaining and sales > 0:
-            days += period_days * remaining / sales
-            return days.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-        days += period_days
-        remaining -= sales
-        end = start
-    return days.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                  max_months: int = DSO_MONTHS) -> Decimal | None:
+    """Countback DSO in days for one currency (`invoiced`: entry_date, debit_minor rows)."""
+    one = pd.DataFrame({"scope": [0], "receivables_minor": [receivables_minor]})
+    return countback(one, invoiced.assign(scope=0), as_of, ["scope"], months=max_months)[0]
 
 
-def kpis(items: pd.DataFrame, lines: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
-    """kpi_daily rows (metric, segment, currency, value) for all customers ('') and per segment."""
-    segment_of = customers.set_index("customer_id")["segment"] if len(customers) else pd.Series(dtype=object)
-    items = items.assign(segment=items["customer_id"].map(segment_of).fillna(""))
-    sales = invoiced_per_day(lines, as_of, segment_of)
-    rows = []
-    for segment in ["", *sorted(s for s in items["segment"].unique() if s)]:
-        scoped = items if segment == "" else items[items["segment"] == segment]
-        scoped_sales = sales if segment == "" else sales[sales["segment"] == segment]
-        for currency, cur in scoped.groupby("currency"):
-            total = int(cur["open_minor"].sum())
-            invoices = cur[cur["item_type"] == "invoice"]
-            overdue = int(invoices.loc[invoices["days_overdue"] > 0, "open_minor"].sum())
-            gross = int(invoices["open_minor"].sum())
-            ratio = Decimal(overdue) / Decimal(gross) if gross > 0 else Decimal(0)
-            rows += [
-                ("ar_total_minor", segment, currency, Decimal(total)),
-                ("overdue_minor", segment, currency, Decimal(overdue)),
-                ("overdue_ratio", segment, currency, ratio.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)),
-                ("open_items", segment, currency, Decimal(len(cur))),
-            ]
-            dso = dso_countback(total, scoped_sales[scoped_sales["currency"] == currency], as_of)
-            if dso is not None:
-                rows.append(("dso_countback_days", segment, currency, dso))
-    return pd.DataFrame(rows, columns=["metric", "segment", "currency", "value"])
+def scoped_sales(rec: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Sales per scope and day (SCOPE, entry_date, debit_minor) of the receivable lines `rec`."""
+    sold = with_scope(sales_lines(rec), customers)
+    return scope_totals(sold, ["debit_minor"], by=["entry_date"])
+

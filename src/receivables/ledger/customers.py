@@ -23,7 +23,9 @@ address or several separated by `,`/`;`, kept as written when each looks like an
 `segment` upper-cased, one of SEGMENTS; `strategic` (and the optional `dunning_blocked`: no
 reminder at all for that customer) true/false/1/0/yes/no/y/n/oui/non/o/vrai/faux
 (French Excel writes VRAI/FAUX), empty is False; the optional `contact_hour` the local hour
-(0-23, `14` or `14h`) the customer wants messages at, empty unknown; `payment_terms_days` an integer 0..365, empty
+(0-23, `14` or `14h`) the customer wants messages at, empty unknown; the optional `collector` the id
+of who works the account (KPIs per collector; at most 100 characters, empty: nobody);
+`payment_terms_days` an integer 0..365, empty
 is <NA> (the configured default applies); `opt_out_channels` names separated by spaces, commas
 or semicolons, each in CHANNELS, written back space-separated in CHANNELS order.
 
@@ -49,6 +51,7 @@ import pandas as pd
 from receivables.ledger.schema import (
     CHANNELS,
     CUSTOMER_COLUMNS,
+    MAX_COLLECTOR_LENGTH,
     REQUIRED_CUSTOMER_COLUMNS,
     QUARANTINE_COLUMNS,
     SEGMENTS,
@@ -130,6 +133,8 @@ def read_customer_master(path: Path, *, mapping: dict | None = None) -> Customer
 
     if "iban" in frame:   # optional: compared without spaces, upper case
         frame["iban"] = frame["iban"].fillna("").astype(str).str.upper().str.replace(r"\s+", "", regex=True)
+    if "collector" in frame:   # optional: an id, compared as written
+        frame["collector"] = clean_cells(frame["collector"])
     frame, quarantine = _quarantine_unusable(frame, source, len(table.header))
     frame, warnings = _normalize_fields(frame)
     read = CustomerRead(
@@ -282,6 +287,12 @@ def _normalize_fields(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
         bad = (text != "") & (~is_hour | (hour > 23).fillna(False))
         flag(bad, "contact_hour", "contact hour {value!r} is not an hour from 0 to 23; the default hour applies")
         out["contact_hour"] = hour.where(~bad, pd.NA).astype("Int64")
+
+    if "collector" in frame:   # optional
+        bad = frame["collector"].str.len() > MAX_COLLECTOR_LENGTH
+        flag(bad, "collector", f"a collector id longer than {MAX_COLLECTOR_LENGTH} characters; left blank",
+             frame["collector"].str.slice(0, 20) + "...")
+        out["collector"] = frame["collector"].where(~bad, "")
 
     out["opt_out_channels"], bad_channels = _normalize_channels(frame["opt_out_channels"])
     flag(bad_channels != "", "opt_out_channels",

@@ -126,8 +126,10 @@ CUSTOMER_COLUMNS: dict[str, str] = {
     "iban": "object",               # optional: the account the customer pays from, "" if unknown
     "dunning_blocked": "bool",      # optional: no reminder at all (insolvency, legal, key account decision)
     "contact_hour": "Int64",        # optional: local hour (0-23) the customer prefers messages, <NA> if unknown
+    "collector": "object",          # optional: who works the account (KPIs per collector), "" if nobody
 }
-OPTIONAL_CUSTOMER_COLUMNS = ("iban", "dunning_blocked", "contact_hour")
+OPTIONAL_CUSTOMER_COLUMNS = ("iban", "dunning_blocked", "contact_hour", "collector")
+MAX_COLLECTOR_LENGTH = 100
 REQUIRED_CUSTOMER_COLUMNS = tuple(c for c in CUSTOMER_COLUMNS if c not in OPTIONAL_CUSTOMER_COLUMNS)
 SEGMENTS = ("TPE", "PME", "ETI", "GE")
 CHANNELS = ("email", "sms", "letter", "call")

@@ -109,6 +109,12 @@ def compute_aging(context) -> dict:  # noqa: ANN001
     return summary
 
 
+def compute_kpis(context) -> dict:  # noqa: ANN001
+    from receivables.pipeline import kpis
+
+    return kpis.compute_kpis(settings_from_airflow(context.get("params")), as_of_from_context(context))
+
+
 @_fail_on_bad_input
 def extract_bank_statements(context) -> dict:  # noqa: ANN001
     from receivables.pipeline import cash
@@ -277,3 +283,35 @@ def dispatch_batches(channel: str, prepared: dict, context) -> list:  # noqa: AN
     from receivables.pipeline import dispatch
 
     return dispatch.dispatch_batches(settings_from_airflow(context.get("params")), channel, prepared)
+
+
+# -- alerts ----------------------------------------------------------------------------------------
+
+def notify_failure(context) -> None:  # noqa: ANN001
+    """on_failure_callback of the wave's tasks (after their retries): email finance ops
+    (receivables.pipeline.alerts). An alert that cannot go out is logged, never raised: the
+    task has failed already and its own error is what the UI must show."""
+    from receivables.pipeline.alerts import alert_recipients, failure_alert, send_alert
+
+    ti = context["ti"]
+    try:
+        recipients = alert_recipients(_lookup)
+        if not recipients:
+            log.warning("task %s failed; no alert sent: set the Variable receivables_alert_recipients", ti.task_id)
+            return
+        try:
+            as_of = as_of_from_context(context)
+        except (KeyError, TypeError, AttributeError):
+            as_of = None
+        messages = failure_alert(dag_id=ti.dag_id, run_id=ti.run_id, task_id=ti.task_id,
+                                 map_index=getattr(ti, "map_index", -1), try_number=ti.try_number, as_of=as_of,
+                                 error=context.get("exception"), log_url=getattr(ti, "log_url", None),
+                                 recipients=recipients)
+        dispatch = dispatch_settings_from_airflow()
+        settings = settings_from_airflow(context.get("params"))
+        sent = send_alert(messages, api_key=dispatch.sendgrid_api_key, host=dispatch.sendgrid_host,
+                          from_email=dispatch.email_from, from_name=dispatch.email_from_name,
+                          outbox=settings.data_dir / "outbox" / "alerts")
+        log.info("failure of %s: alert sent to %d of %d recipient(s)", ti.task_id, sent, len(recipients))
+    except Exception:   # noqa: BLE001 - see the docstring
+        log.exception("task %s failed and its alert could not be sent", ti.task_id)

@@ -5,7 +5,8 @@
     summary  = load_ledger(settings, manifest)        # one transaction into the warehouse
     summary  = score_customers(settings, as_of, now=...)             # profiles, predictions, risk
     summary  = plan_collection_actions(settings, as_of, now=...)     # today's reminders
-    summary  = compute_aging(settings, as_of)         # open items, aged balance, KPIs of as_of
+    summary  = compute_aging(settings, as_of)         # open items, aged balance of as_of
+    (then the dispatch tasks, and pipeline.kpis.compute_kpis: the KPIs of as_of)
 
 Bulk data moves through Parquet files in `<data_dir>/runs/<as_of>/`; what the functions return
 (and Airflow passes through XCom) is small: paths, counts, names. A file already imported (same
@@ -294,15 +295,15 @@ def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # no
 
 
 def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
-    from receivables.kpis.aging import aging, kpis
+    """The open items and aged balance of `as_of` (the KPIs read them: `pipeline.kpis`)."""
+    from receivables.kpis.aging import aging
     from receivables.warehouse.store import replace_snapshot
 
     engine = _engine(settings)
-    lines, customers, items, _ = open_items_after_cash(engine, settings, as_of)
+    _, _, items, _ = open_items_after_cash(engine, settings, as_of)
     aged = aging(items)
-    indicators = kpis(items, lines, customers, as_of)
     with engine.begin() as conn:
-        replace_snapshot(conn, as_of, items=items, aging=aged, kpis=indicators)
+        replace_snapshot(conn, as_of, items=items, aging=aged)
     overdue = items[(items["item_type"] == "invoice") & (items["days_overdue"] > 0)]
     return {"as_of": as_of.isoformat(), "open_items": len(items), "customers_with_balance": len(aged),
             "overdue_items": len(overdue),

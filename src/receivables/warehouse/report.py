@@ -27,6 +27,39 @@ _BUCKET_LABELS = {"not_due": "not yet due", "d1_30": "1-30 days", "d31_60": "31-
                   "d61_90": "61-90 days", "d91_120": "91-120 days", "over_120": "over 120 days"}
 
 
+def _kpi_lines(kpis: dict, currency: str) -> list[str]:
+    """The day's headline KPIs of one currency (all segments), and the DSO of each collector."""
+    def get(metric: str, collector: str = "", breakdown: str = ""):  # noqa: ANN202
+        return kpis.get((metric, currency, collector, breakdown))
+
+    out = []
+    dso, ratio = get("dso_countback_days"), get("overdue_ratio")
+    if dso is not None:
+        best, add = get("best_possible_dso_days"), get("add_days")
+        out.append(f"  DSO (countback): {float(dso):.1f} days; overdue ratio {float(ratio):.1%}"
+                   + (f"; best possible DSO {float(best):.1f} days, ADD {float(add):.1f} days" if best is not None else ""))
+    extra = []
+    if get("cei_ratio") is not None:
+        extra.append(f"CEI (30 days) {float(get('cei_ratio')):.1%}")
+    if get("over_90_ratio") is not None:
+        extra.append(f"over 90 days {float(get('over_90_ratio')):.1%}")
+    if get("disputed_minor") is not None:
+        extra.append(f"disputed {format_minor(int(get('disputed_minor')), currency)} {currency} "
+                     f"({int(get('disputed_count'))} disputes)")
+    if get("auto_match_ratio") is not None:
+        extra.append(f"cash applied automatically {float(get('auto_match_ratio')):.1%}")
+    if extra:
+        out.append("  " + "; ".join(extra))
+    collectors = sorted({k for (m, c, k, b) in kpis if m == "dso_countback_days" and c == currency and k})
+    if collectors:
+        out.append("  DSO per collector: " + ", ".join(
+            f"{k} {float(get('dso_countback_days', k)):.1f} days" for k in collectors))
+    sent = {b: int(v) for (m, c, k, b), v in kpis.items() if m == "reminders_sent" and c == currency and k == ""}
+    if any(sent.values()):
+        out.append("  reminders sent today: " + ", ".join(f"{n} {b}" for b, n in sorted(sent.items()) if n))
+    return out
+
+
 def demo_summary(engine: Engine, as_of: dt.date) -> str:
     with engine.connect() as conn:
         loaded = conn.execute(select(func.count()).select_from(ledger_lines)).scalar_one()
@@ -36,9 +69,9 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
         rows = conn.execute(select(aging_snapshots.c.currency, func.sum(aging_snapshots.c.open_items),
                                    func.count(), func.sum(aging_snapshots.c.overdue_minor), *buckets)
                             .where(aging_snapshots.c.as_of == as_of).group_by(aging_snapshots.c.currency)).all()
-        kpis = dict(((m, c), v) for m, c, v in conn.execute(
-            select(kpi_daily.c.metric, kpi_daily.c.currency, kpi_daily.c.value)
-            .where(kpi_daily.c.as_of == as_of, kpi_daily.c.segment == "")))
+        kpis = dict(((m, c, k, b), v) for m, c, k, b, v in conn.execute(
+            select(kpi_daily.c.metric, kpi_daily.c.currency, kpi_daily.c.collector, kpi_daily.c.breakdown,
+                   kpi_daily.c.value).where(kpi_daily.c.as_of == as_of, kpi_daily.c.segment == "")))
         reports = conn.execute(select(validation_reports.c.source_file, validation_reports.c.report_path)
                                .where(validation_reports.c.as_of == as_of)).all()
     out = [f"Collection wave of {as_of}",
@@ -50,10 +83,7 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
                    f"{format_minor(int(overdue), currency)} {currency} overdue")
         for bucket, amount in zip(BUCKETS, amounts):
             out.append(f"    {_BUCKET_LABELS[bucket]:>14}: {format_minor(int(amount), currency):>16} {currency}")
-        dso = kpis.get(("dso_countback_days", currency))
-        ratio = kpis.get(("overdue_ratio", currency))
-        if dso is not None:
-            out.append(f"  DSO (countback): {float(dso):.1f} days; overdue ratio {float(ratio):.1%}")
+        out += _kpi_lines(kpis, currency)
     with engine.connect() as conn:
         cash = conn.execute(select(bank_allocations.c.status, func.count(func.distinct(bank_allocations.c.bank_line_id)),
                                    func.sum(bank_allocations.c.amount_minor))
@@ -98,5 +128,7 @@ def demo_summary(engine: Engine, as_of: dt.date) -> str:
                "'invoice_predictions', 'payer_profiles'")
     out.append("  today's messages: table 'collection_actions' (why others wait: 'collection_steps'); to read them: "
                "receivables plan ... --preview DIR (README: collection plan)")
+    out.append("  the KPIs per segment, collector and currency: table 'kpi_daily'; for BI tools: 'fact_receivables', "
+               "'fact_collection_actions', 'fact_cash_forecast', 'dim_customer', 'dim_date'")
     out.append("  the run in the Airflow UI: make airflow, then http://localhost:8080 (README: logging in)")
     return "\n".join(out)

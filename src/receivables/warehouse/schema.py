@@ -92,6 +92,7 @@ customers = Table(
     Column("iban", String(34), nullable=False, server_default=""),   # migration 0002
     Column("dunning_blocked", Boolean, nullable=False, server_default=false()),   # migration 0004
     Column("contact_hour", SmallInteger),                                          # migration 0004
+    Column("collector", String(100), nullable=False, server_default=""),           # migration 0006
 )
 
 quarantine = Table(
@@ -156,14 +157,17 @@ aging_snapshots = Table(
     PrimaryKeyConstraint("as_of", "customer_id", "currency", name="pk_aging_snapshots"),
 )
 
+# Reshaped by migration 0006 (docs/warehouse.md lists the metrics; src/receivables/kpis/ computes them).
 kpi_daily = Table(
     "kpi_daily", metadata,
     Column("as_of", Date, nullable=False),
     Column("metric", String(50), nullable=False),
-    Column("segment", String(10), nullable=False),   # '' for all segments
+    Column("segment", String(10), nullable=False),                           # '' for all segments
     Column("currency", String(3), nullable=False),
+    Column("collector", String(100), nullable=False, server_default=""),     # '' for all collectors
+    Column("breakdown", String(50), nullable=False, server_default=""),      # '' for none: bucket, reason, channel...
     Column("value", Numeric(20, 4), nullable=False),
-    PrimaryKeyConstraint("as_of", "metric", "segment", "currency", name="pk_kpi_daily"),
+    PrimaryKeyConstraint("as_of", "metric", "segment", "currency", "collector", "breakdown", name="pk_kpi_daily"),
 )
 
 
@@ -565,4 +569,75 @@ print_batches = Table(
     Column("pdf_path", Text, nullable=False),
     Column("manifest_path", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# -- KPIs for BI tools (migration 0006) -------------------------------------------------------------
+# Written by compute_kpis. No names, emails or phones: a BI tool joins on ids.
+
+dim_customer = Table(
+    "dim_customer", metadata,
+    Column("customer_id", String(100), primary_key=True),
+    Column("segment", String(10), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("collector", String(100), nullable=False),
+    Column("strategic", Boolean, nullable=False),
+)
+
+dim_date = Table(
+    "dim_date", metadata,
+    Column("day", Date, primary_key=True),
+    Column("iso_week", String(8), nullable=False),            # 2025-W27
+    Column("month", SmallInteger, nullable=False),
+    Column("quarter", SmallInteger, nullable=False),
+    Column("year", SmallInteger, nullable=False),
+    Column("is_business_day", Boolean, nullable=False),       # the company's country calendar
+)
+
+fact_receivables = Table(
+    "fact_receivables", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("customer_id", String(100), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("not_due_minor", BigInteger, nullable=False),
+    Column("d1_30_minor", BigInteger, nullable=False),
+    Column("d31_60_minor", BigInteger, nullable=False),
+    Column("d61_90_minor", BigInteger, nullable=False),
+    Column("d91_120_minor", BigInteger, nullable=False),
+    Column("over_120_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("overdue_minor", BigInteger, nullable=False),
+    Column("disputed_minor", BigInteger, nullable=False),
+    Column("risk_class", String(10), nullable=False),         # '' when the customer was not scored
+    Column("p_late", Float),
+    PrimaryKeyConstraint("as_of", "customer_id", "currency", name="pk_fact_receivables"),
+)
+
+# The actions the day's effectiveness KPIs measure: those sent (or handed to dispatch) in the
+# 90 days up to `as_of`, with their outcome as known on `as_of` (NULL while the window runs).
+fact_collection_actions = Table(
+    "fact_collection_actions", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("action_key", String(40), nullable=False),
+    Column("sent_on", Date, nullable=False),                  # the wave that dispatched it (outbox as_of)
+    Column("customer_id", String(100), nullable=False),
+    Column("step_id", String(60), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("paid_within_7d", Boolean),
+    Column("paid_within_14d", Boolean),
+    PrimaryKeyConstraint("as_of", "action_key", name="pk_fact_collection_actions"),
+)
+
+fact_cash_forecast = Table(
+    "fact_cash_forecast", metadata,
+    Column("as_of", Date, nullable=False),
+    Column("week_start", Date, nullable=False),               # a Monday
+    Column("segment", String(10), nullable=False),            # '' for all segments
+    Column("currency", String(3), nullable=False),
+    Column("expected_minor", BigInteger, nullable=False),
+    PrimaryKeyConstraint("as_of", "week_start", "segment", "currency", name="pk_fact_cash_forecast"),
 )

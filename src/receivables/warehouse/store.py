@@ -8,7 +8,7 @@
 
 Idempotence: a ledger import is keyed by the file's SHA-256 (importing the same file twice adds
 nothing); a new version of a source (same FEC name, new content) replaces that source's lines;
-snapshots (open items, aging, KPIs) are replaced whole for their `as_of`.
+snapshots (open items, aging) are replaced whole for their `as_of`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from receivables.warehouse.schema import (
     collection_steps,
     customers,
     disputes,
-    kpi_daily,
     ledger_imports,
     ledger_lines,
     invoice_predictions,
@@ -158,16 +157,10 @@ def replace_day(conn: Connection, as_of: dt.date, frames: dict) -> None:
         bulk_insert(conn, table, frame.assign(as_of=day))
 
 
-def replace_snapshot(conn: Connection, as_of: dt.date, *, items: pd.DataFrame, aging: pd.DataFrame,
-                     kpis: pd.DataFrame) -> None:
-    """Replace the open items, aged balance and KPIs of `as_of` (idempotent re-runs, backfills)."""
-    conn.execute(delete(kpi_daily).where(kpi_daily.c.as_of == as_of))
+def replace_snapshot(conn: Connection, as_of: dt.date, *, items: pd.DataFrame, aging: pd.DataFrame) -> None:
+    """Replace the open items and aged balance of `as_of` (idempotent re-runs, backfills); the
+    KPIs of the day are `compute_kpis`' (warehouse/kpi_store.py)."""
     replace_day(conn, as_of, {open_items: items, aging_snapshots: aging})
-    if len(kpis):
-        conn.execute(insert(kpi_daily), [
-            {"as_of": as_of, "metric": r.metric, "segment": r.segment, "currency": r.currency, "value": r.value}
-            for r in kpis.itertuples()
-        ])
 
 
 def record_validation(conn: Connection, *, as_of: dt.date, source: str, source_file: str, success: bool,
