@@ -205,7 +205,11 @@ def record_approvals(settings: WaveSettings, keys: list[str], *, approved: bool,
     rejected = set(rejected_keys) | (set() if approved else set(keys))
     unknown = set(rejected_keys) - set(keys)
     if unknown:
-        log.warning("rejected keys not awaiting approval, ignored: %s", sorted(unknown))
+        # A mistyped key must not send the notice its approver meant to reject: a legal notice
+        # sent by mistake costs more than one sent a day later, so nothing of this answer is approved.
+        log.warning("the answer rejects keys not awaiting approval (%s): every waiting action rejected", sorted(unknown))
+        rejected = set(keys)
+        note = (f"{note}; " if note else "") + f"answer named keys not awaiting approval: {' '.join(sorted(unknown))}"
     decisions = pd.DataFrame({"action_key": keys, "as_of": pd.Timestamp(as_of),
                               "decision": ["rejected" if k in rejected else "approved" for k in keys],
                               "decided_by": decided_by or "unknown", "note": note or ""})
