@@ -101,6 +101,22 @@ def test_the_daily_wave_loads_the_ledger_and_snapshots_the_aged_balance(daily_da
     assert report.exists() and "123456789FEC20250630.txt" in report.read_text(encoding="utf-8")
 
 
+def test_a_finished_wave_leaves_its_counts_per_stage_in_the_runs_note(daily_dag, demo_portfolio):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    dag, url = daily_dag
+    run = run_on(dag, dt.date(2025, 6, 30))
+    with create_session() as session:
+        note = session.query(DagRun).filter(DagRun.dag_id == dag.dag_id, DagRun.run_id == run.run_id).one().note
+    lines = note.splitlines()
+    assert lines[0] == "**Wave 2025-06-30: success**"
+    loaded = next(line for line in lines if line.startswith("- load_ledger:"))
+    assert "rows_loaded" in loaded
+    assert any(line.startswith("- plan_collection_actions: ") and "actions" in line for line in lines)
+    assert len(note) <= 1000
+
+
 # What the day's ledger, plan and dispatch alone give (no bank statement, no register in this run):
 # the KPI contract's metrics but the cash application's, the registers' and those needing weeks of history.
 CONTRACT_METRICS = {"ar_total_minor", "overdue_minor", "overdue_ratio", "over_90_ratio", "open_items",

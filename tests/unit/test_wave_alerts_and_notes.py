@@ -65,7 +65,8 @@ def test_an_alert_goes_through_sendgrid_when_a_key_is_configured():
 
 def test_the_note_lists_each_stage_counts_and_amounts_in_the_wave_order():
     returns = {
-        "load_ledger": [{"as_of": "2025-06-30", "lines": 22099, "quarantined": 0}],
+        "load_ledger": [{"as_of": "2025-06-30", "sources": [{"source_file": "a.txt", "rows_loaded": 22000},
+                                                            {"source_file": "b.txt", "rows_loaded": 99}]}],
         "compute_aging": [{"open_items": 595, "buckets_minor": {"EUR": {"not_due": 100_00, "d1_30": 50_50}}}],
         "send_emails": [{"sent": 10, "failed": 0, "provider": "file"}, {"sent": 12, "failed": 1, "provider": "file"}],
         "plan_collection_actions": [{"actions": 42, "per_channel": {"email": 30, "letter": 12}}],
@@ -74,7 +75,7 @@ def test_the_note_lists_each_stage_counts_and_amounts_in_the_wave_order():
                      task_order=["load_ledger", "plan_collection_actions", "compute_aging", "send_emails", "unused"])
     lines = note.splitlines()
     assert lines[0] == "**Wave 2025-06-30: success**"
-    assert lines[1] == "- load_ledger: lines 22,099 · quarantined 0"
+    assert lines[1] == "- load_ledger: sources 2, rows_loaded 22,099"
     assert lines[2] == "- plan_collection_actions: actions 42 · per_channel: email 30, letter 12"
     assert lines[3] == "- compute_aging: open_items 595 · buckets 150.50 EUR"
     assert lines[4] == "- send_emails: sent 10 · failed 0 · provider file | sent 12 · failed 1 · provider file"

@@ -133,6 +133,14 @@ def _task_line(value: object) -> str:
             counts = [f"{k} {_scalar(v)}" for k, v in item.items() if _scalar(v) is not None and not isinstance(v, str)]
             if counts:
                 parts.append(f"{key}: " + ", ".join(counts))
+        elif isinstance(item, list) and item and all(isinstance(i, Mapping) for i in item):
+            # one dict per source (file, statement): their counts added up
+            totals: dict[str, int] = {}
+            for entry in item:
+                for k, v in entry.items():
+                    if isinstance(v, int) and not isinstance(v, bool):
+                        totals[k] = totals.get(k, 0) + v
+            parts.append(f"{key} {len(item)}" + "".join(f", {k} {v:,}" for k, v in totals.items()))
         elif key.endswith("_minor") and isinstance(item, int) and isinstance(value.get("currency"), str):
             parts.append(f"{key.removesuffix('_minor')} {format_minor(item, value['currency'])} {value['currency']}")
         elif _scalar(item) is not None:
