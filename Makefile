@@ -65,6 +65,10 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/rendering.py
 	$(BIN)/python bench/email_dispatch.py
 	$(BIN)/python bench/letters.py
+	# the whole daily wave, medium portfolio (50k customers, 1M lines, 20k bank lines); the large one
+	# (500k customers, 10M lines, 200k bank lines: an hour or more with its generation) only with BENCH_LARGE=1
+	$(BIN)/python bench/wave.py --size medium
+	if [ -n "$(BENCH_LARGE)" ]; then $(BIN)/python bench/wave.py --size large --memory-limit-gb 20; fi
 
 airflow: $(AIRFLOW_HOME)/.migrated
 	@echo "Airflow UI on http://localhost:8080 - user admin, password printed below at first start and kept in"
