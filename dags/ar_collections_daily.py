@@ -14,7 +14,9 @@ DOC = """
 
 One run per French business day (Mon–Fri without public holidays), working on the business
 date of its data interval (`as_of`), never the clock: a re-run or a backfill for a past date
-recomputes that date's snapshot from the ledger as it stood then.
+recomputes that date's snapshot from the ledger as it stood then. Backfill one day after the
+other: `airflow backfill create ... --max-active-runs 1` (a day reads the step register the days
+before it wrote; a backfill day whose previous run has not succeeded fails at once).
 
 1. **extract_ledger**: reads the ledger files (FEC, CSV/XLSX aged-balance exports) and the
    customer master into the run folder (`.data/runs/<as_of>/`); a file already imported is

@@ -84,8 +84,38 @@ def _fail_on_bad_input(fn):  # noqa: ANN001, ANN202
     return wrapper
 
 
+def backfilled_in_order(context) -> None:  # noqa: ANN001
+    """A backfill recomputes history one business day after the other, or not at all.
+
+    A day's wave reads what the days before it wrote: the step register (which reminder comes
+    next), the previous day's open items (thank-you notes), the payer accounts learnt from earlier
+    cash, and, for its KPIs, their outbox and plans. Airflow runs up to 10 days of a backfill at
+    once unless it is created with `--max-active-runs 1` (the DAG's own max_active_runs does not
+    apply to backfills), so the days would read each other half-written. A backfill day whose
+    previous run has not succeeded stops here, first and without retry, instead of computing a
+    history that never was. Other runs (scheduled, manual, re-runs) are left alone.
+    """
+    if not _is_backfill(context):
+        return
+    from airflow.sdk.exceptions import AirflowFailException
+
+    previous = context["ti"].get_previous_dagrun()
+    if previous is None:
+        log.info("backfill: no run before this one, history starts here")
+        return
+    state = str(getattr(previous.state, "value", previous.state))
+    day = as_of_from_context({"data_interval_start": previous.data_interval_start, "dag": context["dag"]})
+    log.info("backfill: the run of the previous business day %s is %s", day, state)
+    if state != "success":
+        raise AirflowFailException(
+            f"the run of the previous business day {day.isoformat()} is {state}, not success: a backfill recomputes "
+            "one day after the other. Create it with --max-active-runs 1 (to resume one that stopped: "
+            "airflow backfill create ... --max-active-runs 1 --reprocess-behavior failed)")
+
+
 @_fail_on_bad_input
 def extract_ledger(context) -> dict:  # noqa: ANN001
+    backfilled_in_order(context)
     settings = settings_from_airflow(context.get("params"))
     return wave.extract_ledger(settings, as_of_from_context(context))
 
