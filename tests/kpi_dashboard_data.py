@@ -1,9 +1,7 @@
 """A small KPI history for the dashboard tests: three business days, two segments, one collector.
 
 The rows follow the KPI contract (kpi_daily keyed by as_of, metric, segment, currency,
-collector, breakdown). `ensure_kpi_contract` gives a migrated warehouse that table shape when
-its migrations predate the contract (before migration 0006), so these tests do not depend on
-which migration landed first.
+collector, breakdown; migration 0006).
 
     ar_total_minor, EUR, all segments: 5,834,123.45 EUR on 2025-06-26, then +12,345.67 EUR a day
     PME holds 40 % of it (rounded down to the cent), GE the rest
@@ -14,19 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import (
-    Column,
-    Date,
-    MetaData,
-    Numeric,
-    PrimaryKeyConstraint,
-    String,
-    Table,
-    inspect,
-    insert,
-)
+from sqlalchemy import insert
 
-from receivables.warehouse.schema import validation_reports
+from receivables.warehouse.schema import kpi_daily, validation_reports
 
 DATES = (dt.date(2025, 6, 26), dt.date(2025, 6, 27), dt.date(2025, 6, 30))
 SEGMENTS = ("PME", "GE")
@@ -34,31 +22,6 @@ COLLECTOR = "claire.dubois"
 BUCKET_SHARES = {"not_due": 40, "d1_30": 22, "d31_60": 12, "d61_90": 8, "d91_120": 6, "over_120": 12}
 STEPS = {"reminder_1": (Decimal("0.4200"), Decimal("0.6100")), "call": (Decimal("0.5500"), Decimal("0.7300")),
          "formal_notice": (Decimal("0.3100"), Decimal("0.4400"))}
-
-_contract = MetaData()
-KPI_DAILY = Table(
-    "kpi_daily", _contract,
-    Column("as_of", Date, nullable=False),
-    Column("metric", String(50), nullable=False),
-    Column("segment", String(10), nullable=False),
-    Column("currency", String(3), nullable=False),
-    Column("collector", String(100), nullable=False, server_default=""),
-    Column("breakdown", String(50), nullable=False, server_default=""),
-    Column("value", Numeric(20, 4), nullable=False),
-    PrimaryKeyConstraint("as_of", "metric", "segment", "currency", "collector", "breakdown", name="pk_kpi_daily"),
-)
-
-
-def ensure_kpi_contract(engine) -> None:  # noqa: ANN001
-    """Recreate kpi_daily in the contract's shape when the migrated table predates it."""
-    columns = {c["name"] for c in inspect(engine).get_columns("kpi_daily")}
-    if {"collector", "breakdown"} <= columns:
-        return
-    table = KPI_DAILY
-    with engine.begin() as conn:
-        table.drop(conn)
-        table.create(conn)
-
 
 def ar_total(day_index: int, segment: str) -> int:
     total = 583_412_345 + 1_234_567 * day_index
@@ -109,10 +72,9 @@ def kpi_rows() -> list[dict]:
 
 def seed_kpis(engine, report_dir=None) -> list[dict]:  # noqa: ANN001
     """Write the sample history (and, with `report_dir`, one validation report per day)."""
-    ensure_kpi_contract(engine)
     rows = kpi_rows()
     with engine.begin() as conn:
-        conn.execute(insert(KPI_DAILY), rows)
+        conn.execute(insert(kpi_daily), rows)
         if report_dir is not None:
             reports = []
             for as_of in DATES:

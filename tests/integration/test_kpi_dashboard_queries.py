@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Column, Date, MetaData, Numeric, String, Table
 
-from kpi_dashboard_data import BUCKET_SHARES, COLLECTOR, DATES, ar_total, ensure_kpi_contract, seed_kpis
+from kpi_dashboard_data import BUCKET_SHARES, COLLECTOR, DATES, ar_total, seed_kpis
 from receivables.dashboard.page import render_dashboard
 from receivables.dashboard.queries import (
     available_choices,
@@ -122,7 +122,6 @@ def test_the_page_shows_the_figures_of_the_chosen_scope(warehouse):
 
 def test_a_warehouse_without_kpis_gets_a_page_that_says_how_to_fill_it(warehouse_url):
     engine = make_engine(warehouse_url)
-    ensure_kpi_contract(engine)
     with engine.connect() as conn:
         assert kpi_table_state(conn) == "ready"
         html = render_dashboard(conn, {"as_of": "2025-06-30"})
