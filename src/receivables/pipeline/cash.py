@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from receivables.pipeline.ledger_cache import cache_folder, receivable_lines
 from receivables.pipeline.wave import WaveSettings, _engine, run_dir, sha256_of
 
 log = logging.getLogger(__name__)
@@ -107,14 +108,13 @@ def match_bank_lines(settings: WaveSettings, as_of: dt.date) -> dict:
         known_payer_accounts,
         read_bank_lines,
         read_customers,
-        read_receivable_lines,
     )
 
     engine = _engine(settings)
+    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
     with engine.connect() as conn:
         cutoff = bank_cutoff(conn, as_of)
         pending = read_bank_lines(conn, after=cutoff, up_to=as_of)
-        lines = read_receivable_lines(conn)
         customers = read_customers(conn)
         history = known_payer_accounts(conn, before=as_of)
     items = open_items(lines, customers, as_of, settings.default_terms_days)
@@ -141,7 +141,7 @@ def match_bank_lines(settings: WaveSettings, as_of: dt.date) -> dict:
 def apply_matches(settings: WaveSettings, as_of: dt.date) -> dict:
     from receivables.matching.apply import lettering_export
     from receivables.money import format_minor
-    from receivables.warehouse.store import read_receivable_lines, replace_matches
+    from receivables.warehouse.store import replace_matches
 
     out = run_dir(settings, as_of) / "bank"
     allocations = pd.read_parquet(out / "allocations.parquet")
@@ -149,7 +149,7 @@ def apply_matches(settings: WaveSettings, as_of: dt.date) -> dict:
     engine = _engine(settings)
     with engine.begin() as conn:
         replace_matches(conn, as_of, allocations, exceptions)
-        lines = read_receivable_lines(conn)
+    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
     export = lettering_export(allocations, lines, as_of)
     path = out / "lettering_export.csv"
     readable = export.assign(

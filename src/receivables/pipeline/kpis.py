@@ -18,6 +18,7 @@ import logging
 
 import pandas as pd
 
+from receivables.pipeline.ledger_cache import cache_folder, receivable_lines
 from receivables.pipeline.wave import WaveSettings, _engine
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,9 @@ def compute_kpis(settings: WaveSettings, as_of: dt.date) -> dict:
     from receivables.warehouse.kpi_store import missing_days, read_kpi_inputs, replace_kpis
 
     engine = _engine(settings)
+    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
     with engine.connect() as conn:
-        frames = read_kpi_inputs(conn, as_of)
+        frames = read_kpi_inputs(conn, as_of, lines=lines)
         aged, risk = frames.pop("aged"), frames.pop("risk")
         oldest = pd.to_datetime(frames["items"]["doc_date"]).min()   # NaT when nothing is open
         first = min(as_of - dt.timedelta(days=90), oldest.date() if pd.notna(oldest) else as_of)

@@ -55,7 +55,7 @@ class WaveSettings:
 
 
 def run_dir(settings: WaveSettings, as_of: dt.date) -> Path:
-    path = settings.data_dir / "runs" / as_of.isoformat()
+    path = Path(settings.data_dir) / "runs" / as_of.isoformat()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -283,10 +283,11 @@ def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # no
     know are paid yet."""
     from receivables.ledger.open_items import open_items, receivable_lines_open
     from receivables.matching.apply import apply_allocations
-    from receivables.warehouse.store import read_allocations, read_customers, read_receivable_lines
+    from receivables.pipeline.ledger_cache import cache_folder, receivable_lines
+    from receivables.warehouse.store import read_allocations, read_customers
 
+    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
     with engine.connect() as conn:
-        lines = read_receivable_lines(conn)
         customers = read_customers(conn)
         allocations = read_allocations(conn, as_of)
     lines_open = receivable_lines_open(lines, as_of)

@@ -68,8 +68,9 @@ def _ints(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
     return frame
 
 
-def read_kpi_inputs(conn: Connection, as_of: dt.date) -> dict[str, pd.DataFrame]:
-    """The frames `kpis.daily.KpiInputs` takes (by its field names), plus `aged` and `risk`."""
+def read_kpi_inputs(conn: Connection, as_of: dt.date, *, lines: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The frames `kpis.daily.KpiInputs` takes (by its field names), plus `aged` and `risk`;
+    `lines`: the receivable lines when the caller has them (`pipeline.ledger_cache`)."""
     read = lambda query: pd.read_sql(query, conn)   # noqa: E731
     items = _ints(_dates(read(_day_of(open_items, as_of)).drop(columns="as_of"), "doc_date", "due_date"),
                   "original_minor", "open_minor", "days_overdue")
@@ -89,7 +90,7 @@ def read_kpi_inputs(conn: Connection, as_of: dt.date) -> dict[str, pd.DataFrame]
     return {
         "items": items,
         "aged": aged,
-        "lines": read_receivable_lines(conn),
+        "lines": read_receivable_lines(conn) if lines is None else lines,
         "customers": read_customers(conn),
         "disputes": read_register_table(conn, "disputes"),
         "promises": read_register_table(conn, "promises"),
