@@ -206,7 +206,10 @@ class FillBlankColumns:
         return self
 
 
-_GBM = dict(max_iter=300, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40, early_stopping=True,
+# 150 trees at 0.15 learn what 300 at 0.08 did (medium bench portfolio, 300k snapshot rows: AUC
+# 0.8928 vs 0.8930, Brier 0.1052 both, late_30 AUC 0.849 vs 0.8492; neither stopped early) in
+# half the fit and half the predictions, which the risk drivers repeat once per driver group.
+_GBM = dict(max_iter=150, learning_rate=0.15, max_leaf_nodes=31, min_samples_leaf=40, early_stopping=True,
             validation_fraction=0.1, n_iter_no_change=15)
 
 
