@@ -43,11 +43,17 @@ part of the letter outbox holding about N letters (part 0 of ceil(pending/N), th
 the mapped print tasks use); the output says how many were printed out of how many ready, and
 the rest stays pending. `--letters all` prints them all (the DAG's parts, one after the other).
 
+Scheduling: stages start as the DAG lets them (AFTER below), at most `--workers` at once (default
+2: the 2-core machine's LocalExecutor, or its two Celery workers), so the bank branch runs beside
+the ledger one and compute_aging beside dispatch, as in Airflow. `--workers 1` runs them one after
+the other. print_letters runs last, after compute_kpis (rendering-bound, outside the target).
+
 Output: per stage wall seconds, CPU seconds (user + system of the child: two cores can make it
-larger than wall), peak RSS (the child's ru_maxrss) and the stage's summary counts; the wave's
-total (the sum of the stages: Airflow runs the bank branch beside the ledger one, so with two
-workers the critical path is a little shorter), the load average at the start (the machine may
-be shared: CPU seconds are the steadier figure), and PASS / see figures against the targets.
+larger than wall), peak RSS (the child's ru_maxrss), its start and end, and the stage's summary
+counts; the wave's span from the first start to the end of compute_kpis (what the target
+measures), the sum of CPU seconds, the largest sum of peak RSS over stages that ran together (the
+memory target), the load average at the start (the machine may be shared: CPU seconds are the
+steadier figure), and PASS / see figures against the targets.
 """
 
 from __future__ import annotations
@@ -80,6 +86,20 @@ WAVE = ("extract_ledger", "validate_ledger", "load_ledger", "extract_bank_statem
 DISPATCH = ("prepare_dispatch", "record_approvals", "send_emails", "send_sms", "print_letters", "publish_call_list",
             "summarise_dispatch")
 STAGES = WAVE + DISPATCH + ("compute_kpis",)
+# What each stage waits for, as in dags/ar_collections_daily.py (the approval and batch-count tasks
+# folded into their neighbours). print_letters is not in the DAG's place: it renders PDFs at ~5
+# letters/s/core, so the bench prints after the rest (the target leaves printing out) and
+# summarise_dispatch counts the letters as still pending.
+AFTER = {"validate_ledger": ["extract_ledger"], "load_ledger": ["validate_ledger"],
+         "validate_bank_lines": ["extract_bank_statements"],
+         "match_bank_lines": ["load_ledger", "validate_bank_lines"], "apply_matches": ["match_bank_lines"],
+         "score_customers": ["apply_matches"], "plan_collection_actions": ["score_customers"],
+         "compute_aging": ["plan_collection_actions"], "prepare_dispatch": ["plan_collection_actions"],
+         "record_approvals": ["prepare_dispatch"], "send_emails": ["prepare_dispatch"],
+         "send_sms": ["prepare_dispatch"], "publish_call_list": ["prepare_dispatch"],
+         "summarise_dispatch": ["send_emails", "send_sms", "publish_call_list", "record_approvals"],
+         "compute_kpis": ["summarise_dispatch", "compute_aging"],
+         "print_letters": [s for s in STAGES if s != "print_letters"]}
 
 
 # -- the portfolio ----------------------------------------------------------------------------------
@@ -361,20 +381,70 @@ def child(name: str, state_file: str, profile: bool) -> None:
     Path(state_file).with_suffix(f".{name}.json").write_text(json.dumps(result, default=str))
 
 
-def spawn(name: str, state_file: Path, profile: bool, memory_gb: float | None = None) -> dict:
-    start, before = time.perf_counter(), os.times()
+def start_child(name: str, state_file: Path, profile: bool, memory_gb: float | None = None) -> subprocess.Popen:
     command = [sys.executable, __file__, "--child", name, str(state_file)] + (["--profile-child"] if profile else [])
 
     def limit() -> None:   # a stage that needs more fails with MemoryError instead of waking the OOM killer
         cap = int(memory_gb * 2 ** 30)
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    process = subprocess.Popen(command, env={**os.environ, "GX_ANALYTICS_ENABLED": "False"},
-                               preexec_fn=limit if memory_gb else None)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
-            "ok": process.returncode == 0, "returncode": process.returncode, "started": before.elapsed}
+    return subprocess.Popen(command, env={**os.environ, "GX_ANALYTICS_ENABLED": "False"},
+                            preexec_fn=limit if memory_gb else None)
+
+
+def _write_state(state_file: Path, state: dict) -> None:
+    """Atomically: a child starting now must not read a file half rewritten for the next one."""
+    temporary = state_file.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(state, default=str))
+    os.replace(temporary, state_file)
+
+
+def run_schedule(stages: list[str], state: dict, state_file: Path, *, workers: int, profiled: set[str],
+                 memory_gb: float | None) -> dict[str, dict]:
+    """Run `stages` as the scheduler would with `workers` task slots (LocalExecutor parallelism, or
+    two Celery workers of one slot each): a stage starts once the stages it waits for (AFTER,
+    among those run) have succeeded, at most `workers` at once, in DAG order. Each figure holds
+    wall, CPU and peak RSS of the child, and its start and end (seconds from the first start)."""
+    figures: dict[str, dict] = {}
+    running: dict[int, tuple[str, subprocess.Popen, float]] = {}
+    origin = time.perf_counter()
+    failed = False
+    while True:
+        done = {n for n, f in figures.items() if f["ok"]}
+        ready = [n for n in stages if n not in figures and n not in {r[0] for r in running.values()}
+                 and all(d in done or d not in stages for d in AFTER.get(n, []))]
+        while ready and len(running) < workers and not failed:
+            name = ready.pop(0)
+            _write_state(state_file, state)
+            started = time.perf_counter()
+            process = start_child(name, state_file, name in profiled, memory_gb)
+            running[process.pid] = (name, process, started)
+        if not running:
+            break
+        pid, status, usage = os.wait4(-1, 0)
+        if pid not in running:
+            continue
+        name, process, started = running.pop(pid)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        end = time.perf_counter()
+        figure = {"wall": end - started, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+                  "ok": process.returncode == 0, "returncode": process.returncode,
+                  "start": started - origin, "end": end - origin}
+        result_file = state_file.with_suffix(f".{name}.json")
+        state[name] = json.loads(result_file.read_text()) if figure["ok"] and result_file.exists() else {}
+        figures[name] = figure
+        print(f"  {name:<24} {figure['wall']:8.1f} s wall {figure['cpu']:8.1f} s CPU {figure['rss_mb']:8.0f} MB  "
+              f"[{figure['start']:6.1f} -> {figure['end']:6.1f}]  "
+              + (brief(name, state[name]) if figure["ok"] else f"FAILED (exit {figure['returncode']})"), flush=True)
+        failed = failed or not figure["ok"]
+    _write_state(state_file, state)
+    return figures
+
+
+def concurrent_peak_mb(figures: dict[str, dict], names) -> float:
+    """The largest sum of peak RSS over stages running at the same time (an upper bound of the
+    machine's peak: each stage counted at its own peak for its whole run)."""
+    spans = [figures[n] for n in names if n in figures]
+    return max((sum(g["rss_mb"] for g in spans if g["start"] <= f["start"] < g["end"]) for f in spans), default=0.0)
 
 
 # -- the warehouse -----------------------------------------------------------------------------------
@@ -449,6 +519,9 @@ def main() -> None:
     parser.add_argument("--memory-limit-gb", type=float,
                         help="address-space limit of each stage's process (RLIMIT_AS): on a shared machine a stage "
                              "that outgrows it fails alone (virtual size: a little above the RSS)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="task slots: stages the DAG lets run side by side do so (default 2, the 2-core "
+                             "machine's LocalExecutor or its two Celery workers; 1: one stage after the other)")
     parser.add_argument("--profile", help="comma-separated stages to run under cProfile")
     parser.add_argument("--workdir", help="run folder (default bench/out/<portfolio>/run: a new warehouse each run "
                                           "unless --stages is given)")
@@ -490,20 +563,10 @@ def main() -> None:
         state = {"url": url, "data_dir": str(workdir / "data"), "fec": info["fec"],
                  "customers_csv": info["customers_csv"], "statement": info["statement"], "letters": args.letters}
     state["letters"] = args.letters
-    figures: dict[str, dict] = {}
+    print(f"{args.workers} task slot(s): stages start as the DAG allows [start -> end, seconds from the first start]")
     try:
-        for name in stages:
-            state_file.write_text(json.dumps(state, default=str))
-            figure = spawn(name, state_file, name in profiled, args.memory_limit_gb)
-            result_file = state_file.with_suffix(f".{name}.json")
-            result = json.loads(result_file.read_text()) if figure["ok"] and result_file.exists() else {}
-            state[name] = result
-            figures[name] = figure
-            print(f"  {name:<24} {figure['wall']:8.1f} s wall {figure['cpu']:8.1f} s CPU {figure['rss_mb']:8.0f} MB  "
-                  + (brief(name, result) if figure["ok"] else f"FAILED (exit {figure['returncode']})"), flush=True)
-            if not figure["ok"]:
-                break
-        state_file.write_text(json.dumps(state, default=str))
+        figures = run_schedule(stages, state, state_file, workers=args.workers, profiled=profiled,
+                               memory_gb=args.memory_limit_gb)
     finally:
         if not args.stages and args.warehouse and not args.warehouse.startswith("sqlite"):
             cleanup()
@@ -517,25 +580,31 @@ def report(figures: dict, state: dict, size: dict | None, args) -> None:  # noqa
 
     wave, dispatch, kpis = total(WAVE), total(DISPATCH), total(("compute_kpis",))
     everything = total(STAGES)
+    unprinted = [n for n in STAGES if n != "print_letters" and n in figures]
+    span = (max((figures[n]["end"] for n in unprinted), default=0.0)
+            - min((figures[n]["start"] for n in unprinted), default=0.0))
+    peak = concurrent_peak_mb(figures, STAGES)
     letters = state.get("print_letters") or {}
     print(f"wave (extract .. compute_aging): {wave[0]:.1f} s wall, {wave[1]:.1f} s CPU, peak {wave[2]:.0f} MB")
     print(f"dispatch (prepare .. summarise): {dispatch[0]:.1f} s wall, {dispatch[1]:.1f} s CPU, peak {dispatch[2]:.0f} MB"
           + (f"; letters printed: {letters.get('letters', 0):,} of {letters.get('ready', 0):,} ready "
              f"(--letters {args.letters}; parts {letters.get('parts_printed')})" if "print_letters" in figures else ""))
     print(f"compute_kpis: {kpis[0]:.1f} s wall, {kpis[1]:.1f} s CPU, peak {kpis[2]:.0f} MB")
-    print(f"total: {everything[0]:.1f} s wall, {everything[1]:.1f} s CPU, peak RSS {everything[2]:.0f} MB "
-          f"(the largest stage: each stage is its own process)")
+    print(f"total: {everything[0]:.1f} s of stage wall time, {everything[1]:.1f} s CPU; largest stage {everything[2]:.0f} MB, "
+          f"stages running together at most {peak:.0f} MB")
+    print(f"the wave without printing, {args.workers} task slot(s): {span:.1f} s from the first start to the end "
+          f"of compute_kpis ({sum(figures[n]['cpu'] for n in unprinted):.1f} s CPU)")
     failed = [n for n, f in figures.items() if not f["ok"]]
     if size is None or args.stages or failed:
         print("no verdict: " + ("stages failed: " + ", ".join(failed) if failed else
                                 "a subset of stages or another size than the issue's targets"))
         return
     # The target covers the wave and its KPIs; letters are rendering-bound (reported above).
-    measured = wave[0] + kpis[0] + dispatch[0] - figures.get("print_letters", {"wall": 0})["wall"]
+    measured = span
     ok_time = measured <= size["seconds"]
-    ok_memory = size["gb"] is None or everything[2] <= size["gb"] * 1024
+    ok_memory = size["gb"] is None or peak <= size["gb"] * 1024
     print(f"target {args.size}: wave + dispatch without printing + KPIs = {measured:.1f} s <= {size['seconds']} s "
-          f"{'yes' if ok_time else 'NO'}" + (f"; peak {everything[2] / 1024:.1f} GB <= {size['gb']} GB "
+          f"{'yes' if ok_time else 'NO'}" + (f"; peak {peak / 1024:.1f} GB <= {size['gb']} GB "
                                             f"{'yes' if ok_memory else 'NO'}" if size["gb"] else "")
           + f" -> {'PASS' if ok_time and ok_memory else 'see figures'}")
 
