@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -68,13 +69,13 @@ def worker(url: str, host: str, api_key: str, part: tuple[int, int], results) ->
     from receivables.channels.email import EmailSettings, SendGridSender, dispatch_email, sendgrid_client
     from receivables.scenarios.render import Creditor
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     summary = dispatch_email(make_engine(url), part=part, now=NOW,
                              sender=SendGridSender(sendgrid_client(api_key, host, timeout=120)),
                              settings=EmailSettings(from_email="recouvrement@demo-distribution.example",
                                                     from_name="Demo Distribution SAS", unsubscribe_group=42),
                              creditor=Creditor.from_env({}), legal=None)
-    results.put((part, summary, time.perf_counter() - started))
+    results.put((part, summary, time.perf_counter() - started, time.process_time() - started_cpu))
 
 
 def main() -> None:
@@ -91,7 +92,7 @@ def main() -> None:
         print(f"== {planned:,} emails planned and enqueued in {time.perf_counter() - t:.1f} s (not timed)")
         with SendGridDouble() as double:
             results = multiprocessing.get_context("spawn").Queue()
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             workers = [multiprocessing.get_context("spawn").Process(
                 target=worker, args=(url, double.url, double.api_key, (i, args.processes), results))
                 for i in range(args.processes)]
@@ -101,17 +102,21 @@ def main() -> None:
             for w in workers:
                 w.join()
             elapsed = time.perf_counter() - started
+            double_cpu = time.process_time() - started_cpu   # this process: the double's threads
             received = Counter(p["custom_args"]["action_key"] for r in double.accepted
                                for p in r["body"]["personalizations"])
             requests = double.requests
         with make_engine(url).connect() as conn:
             states = outbox.state_counts(conn)["email"]
-    sent = sum(s["sent"] for _, s, _ in reports)
+    sent = sum(s["sent"] for _, s, _, _ in reports)
     print(f"== dispatch: {sent:,} emails sent in {elapsed:.1f} s with {args.processes} process(es): "
           f"{sent / elapsed:,.0f} emails/s; {requests} requests to the double "
           f"(mean {sum(received.values()) / max(requests, 1):,.0f} personalizations per request)")
-    for part, summary, seconds in sorted(reports):
-        print(f"   part {part}: {seconds:.1f} s {summary}")
+    for part, summary, seconds, cpu in sorted(reports):
+        print(f"   part {part}: {seconds:.1f} s wall, {cpu:.1f} s CPU ({1000 * cpu / max(summary['sent'], 1):.3f} ms "
+              f"per email) {summary}")
+    print(f"   the double (this process): {double_cpu:.1f} s CPU; load average {os.getloadavg()[0]:.2f} "
+          "(wall includes any other work on the machine)")
     print(f"   target 100,000 emails <= 60 s: {'PASS' if elapsed <= 60 and sent >= 100_000 else 'see figures'}"
           + ("" if args.emails >= 100_000 else " (smaller run)"))
     duplicates = sum(1 for c in received.values() if c > 1)

@@ -38,13 +38,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.contentmanager
 import email.message
 import email.policy
 import email.utils
 import json
 import logging
 import os
+import random
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,6 +189,27 @@ def sendgrid_client(api_key: str, host: str | None = None, *, timeout: float = 3
     return client
 
 
+def _mail_send(client, body: dict):  # noqa: ANN001, ANN202
+    """`client.client.mail.send.post(request_body=body)`: the same request through the official
+    client's own transport (its URL, headers, timeout, error classes and Response), less its
+    debug logging, which formats the whole JSON payload (megabytes) into a string on every
+    request even when debug logging is off. A client that is not python_http_client's posts
+    the usual way."""
+    import urllib.request
+
+    from python_http_client.client import Response
+
+    endpoint = client.client.mail.send
+    build_url, make_request = getattr(endpoint, "_build_url", None), getattr(endpoint, "_make_request", None)
+    headers = getattr(endpoint, "request_headers", None)
+    if build_url is None or make_request is None or not isinstance(headers, dict) \
+            or headers.get("Content-Type", "application/json") != "application/json":
+        return endpoint.post(request_body=body)
+    request = urllib.request.Request(build_url(None), headers={**headers, "Content-Type": "application/json"},
+                                     data=json.dumps(body).encode("utf-8"), method="POST")
+    return Response(make_request(urllib.request.build_opener(), request))
+
+
 class SendGridSender:
     provider = "sendgrid"
 
@@ -204,7 +228,7 @@ class SendGridSender:
 
         self.requests += 1
         try:
-            response = self.client.client.mail.send.post(request_body=body)
+            response = _mail_send(self.client, body)
         except HTTPError as error:
             headers = error.headers or {}
             try:
@@ -236,7 +260,17 @@ class SendGridSender:
 
 
 class FileSender:
-    """Each personalization as an .eml file (`<folder>/<action_key>.eml`): the demo's outbox."""
+    """Each personalization as an .eml file (`<folder>/<action_key>.eml`): the demo's outbox.
+
+    The files are what `email.message.EmailMessage` (policy SMTP) wrote for the same mail, part
+    for part (multipart/alternative, text then HTML, in multipart/mixed with base64 PDF
+    attachments when there are any; the same headers, the same content transfer encodings,
+    `email.contentmanager`'s own choice and encoders), written directly rather than through
+    the email package's header registry, parser and generator (milliseconds per message, most
+    of a demo wave's dispatch). What differs is the raw form of a header that needs RFC 2047
+    encoding (a non-ASCII subject or name): encoded words of whole characters, which decode to
+    the same text. A mail outside what that covers (a non-ASCII address, another content type,
+    an attachment name to encode...) is written by the email package, as before."""
 
     provider = "file"
 
@@ -252,34 +286,201 @@ class FileSender:
         self.requests += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         for person in body["personalizations"]:
-            subs = person.get("substitutions", {})
-            parts = {c["type"]: subs.get(c["value"], c["value"]) for c in body["content"]}
-            mail = email.message.EmailMessage(policy=email.policy.SMTP)
-            sender = body["from"]
-            mail["From"] = email.utils.formataddr((sender.get("name", ""), sender["email"]))
-            to = person["to"][0]
-            mail["To"] = email.utils.formataddr((to.get("name", ""), to["email"]))
-            mail["Subject"] = person["subject"]
-            if "reply_to" in body:
-                mail["Reply-To"] = body["reply_to"]["email"]
             key = person["custom_args"]["action_key"]
-            mail["Message-ID"] = email.utils.make_msgid(idstring=key, domain="receivables.local")
-            if "send_at" in person:
-                mail["Date"] = email.utils.formatdate(person["send_at"], localtime=False)
-            mail["X-Action-Key"] = key
-            mail["X-Categories"] = ", ".join(body.get("categories", []))
-            if "asm" in body:
-                mail["X-Unsubscribe-Group"] = str(body["asm"]["group_id"])
-            mail.set_content(parts["text/plain"])
-            mail.add_alternative(parts["text/html"], subtype="html")
-            for attachment in body.get("attachments", []):
-                mail.add_attachment(base64.b64decode(attachment["content"]), maintype="application",
-                                    subtype="pdf", filename=attachment["filename"])
+            try:
+                data = _eml(body, person)
+            except UnicodeError:    # a value that is not text UTF-8 can encode, an 8-bit header
+                data = None
+            if data is None:
+                data = _eml_by_email_package(body, person)
             target = self.path(key)
             temporary = target.with_suffix(".eml.tmp")
-            temporary.write_bytes(mail.as_bytes())
+            temporary.write_bytes(data)
             os.replace(temporary, target)   # whole file or none
         return Answer(202, message_id="file")
+
+
+def _eml_by_email_package(body: dict, person: dict) -> bytes:
+    """The .eml of one personalization through `email.message.EmailMessage` (policy SMTP)."""
+    subs = person.get("substitutions", {})
+    parts = {c["type"]: subs.get(c["value"], c["value"]) for c in body["content"]}
+    mail = email.message.EmailMessage(policy=email.policy.SMTP)
+    sender = body["from"]
+    mail["From"] = email.utils.formataddr((sender.get("name", ""), sender["email"]))
+    to = person["to"][0]
+    mail["To"] = email.utils.formataddr((to.get("name", ""), to["email"]))
+    mail["Subject"] = person["subject"]
+    if "reply_to" in body:
+        mail["Reply-To"] = body["reply_to"]["email"]
+    key = person["custom_args"]["action_key"]
+    mail["Message-ID"] = email.utils.make_msgid(idstring=key, domain="receivables.local")
+    if "send_at" in person:
+        mail["Date"] = email.utils.formatdate(person["send_at"], localtime=False)
+    mail["X-Action-Key"] = key
+    mail["X-Categories"] = ", ".join(body.get("categories", []))
+    if "asm" in body:
+        mail["X-Unsubscribe-Group"] = str(body["asm"]["group_id"])
+    mail.set_content(parts["text/plain"])
+    mail.add_alternative(parts["text/html"], subtype="html")
+    for attachment in body.get("attachments", []):
+        mail.add_attachment(base64.b64decode(attachment["content"]), maintype="application",
+                            subtype="pdf", filename=attachment["filename"])
+    return mail.as_bytes()
+
+
+# -- .eml files without the email package's machinery -------------------------------------------
+# Each piece below is what EmailMessage / BytesGenerator (policy SMTP: CRLF, lines of 78) write.
+
+_CRLF = "\r\n"
+_LINE = email.policy.SMTP.max_line_length          # 78
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')       # email.utils.formataddr's quoting rule
+_ESCAPES = re.compile(r'[\\"]')
+_PRINTABLE = re.compile(r"[\x20-\x7e]*\Z")        # ASCII without control characters
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")    # an attachment name written as is
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+_WORD_BYTES = 39                                   # UTF-8 bytes per encoded word: 64 characters
+
+
+def _encoded_words(text: str) -> list[str]:
+    """RFC 2047 'B' encoded words of `text` (UTF-8, whole characters in each word): decoded and
+    joined, adjacent words separated by folding white space give `text` back exactly."""
+    words, chunk, size = [], [], 0
+    for char in text:
+        length = len(char.encode("utf-8", "surrogatepass"))
+        if chunk and size + length > _WORD_BYTES:
+            words.append(chunk)
+            chunk, size = [], 0
+        chunk.append(char)
+        size += length
+    if chunk:
+        words.append(chunk)
+    return ["=?utf-8?b?" + base64.b64encode("".join(w).encode("utf-8")).decode("ascii") + "?=" for w in words]
+
+
+def _folded(name: str, tokens: list[str]) -> str:
+    """`name: token token ...` folded before a token where a line would pass 78 characters."""
+    lines, line = [], name + ":"
+    for token in tokens:
+        if line != name + ":" and len(line) + 1 + len(token) > _LINE:
+            lines.append(line)
+            line = ""
+        line += " " + token
+    lines.append(line)
+    return _CRLF.join(lines) + _CRLF
+
+
+def _unstructured(name: str, value: str) -> str:
+    if _PRINTABLE.match(value) and "=?" not in value:
+        if len(name) + 2 + len(value) <= _LINE:
+            return f"{name}: {value}{_CRLF}"
+        words = value.split(" ")
+        if " ".join(value.split()) == value and all(len(w) + 1 <= _LINE for w in words):
+            return _folded(name, words)
+    return _folded(name, _encoded_words(value))
+
+
+def _address(name: str, display: str, address: str) -> str | None:
+    """`name: <formataddr((display, address))>`; None for an address that is not plain ASCII."""
+    if not _PRINTABLE.match(address) or not address:
+        return None
+    if not display:
+        return f"{name}: {address}{_CRLF}"
+    if _PRINTABLE.match(display) and "=?" not in display:
+        quote = '"' if _SPECIALS.search(display) else ""
+        shown = quote + _ESCAPES.sub(r"\\\g<0>", display) + quote
+        if len(name) + 2 + len(shown) + 2 + len(address) + 1 <= _LINE:
+            return f"{name}: {shown} <{address}>{_CRLF}"
+    # a display name is a phrase: a reader joins its words with one space, so each encoded
+    # word holds whole words (one too long for an encoded word: the email package writes it)
+    words = _phrase_words(display)
+    return None if words is None else _folded(name, [*words, f"<{address}>"])
+
+
+def _phrase_words(display: str) -> list[str] | None:
+    chunks: list[str] = []
+    for word in display.split():
+        if len(word.encode("utf-8", "surrogatepass")) > _WORD_BYTES:
+            return None
+        candidate = f"{chunks[-1]} {word}" if chunks else word
+        if chunks and len(candidate.encode("utf-8", "surrogatepass")) <= _WORD_BYTES:
+            chunks[-1] = candidate
+        else:
+            chunks.append(word)
+    return [_encoded_words(chunk)[0] for chunk in chunks] or None
+
+
+def _boundary(parts: list[bytes]) -> str:
+    while True:
+        boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
+        marker = ("--" + boundary).encode("ascii")
+        if not any(marker in part for part in parts):
+            return boundary
+
+
+def _lines(text: str) -> bytes:
+    """A payload as BytesGenerator writes it: every line break CRLF, 8-bit text as its bytes."""
+    if not text:
+        return b""
+    pieces = _LINE_BREAKS.split(text)
+    out = _CRLF.join(pieces) if pieces[-1] else _CRLF.join(pieces[:-1]) + _CRLF
+    return out.encode("ascii", "surrogateescape")
+
+
+def _text_part(text: str, subtype: str, *, mime_version: bool) -> bytes:
+    cte, payload = email.contentmanager._encode_text(text, "utf-8", None, email.policy.SMTP)
+    head = (f'Content-Type: text/{subtype}; charset="utf-8"{_CRLF}Content-Transfer-Encoding: {cte}{_CRLF}'
+            + (f"MIME-Version: 1.0{_CRLF}" if mime_version else "") + _CRLF)
+    return head.encode("ascii") + _lines(payload)
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
+    """(Content-Type header, body) of a multipart of `parts`."""
+    boundary = _boundary(parts)
+    delimiter = f"{_CRLF}--{boundary}{_CRLF}".encode("ascii")
+    body = (f"--{boundary}{_CRLF}".encode("ascii") + delimiter.join(parts)
+            + f"{_CRLF}--{boundary}--{_CRLF}".encode("ascii"))
+    value = f'multipart/{subtype}; boundary="{boundary}"'
+    content_type = (f"Content-Type: {value}{_CRLF}" if len(value) + 14 <= _LINE
+                    else f"Content-Type: multipart/{subtype};{_CRLF} boundary=\"{boundary}\"{_CRLF}")
+    return content_type.encode("ascii"), body
+
+
+def _eml(body: dict, person: dict) -> bytes | None:
+    """The .eml of one personalization, as `_eml_by_email_package` writes it (see FileSender);
+    None when the mail is not one this covers."""
+    subs = person.get("substitutions", {})
+    parts = {c["type"]: subs.get(c["value"], c["value"]) for c in body["content"]}
+    attachments = body.get("attachments", [])
+    if set(parts) != {"text/plain", "text/html"} or not all(
+            _TOKEN_NAME.match(str(a.get("filename", ""))) for a in attachments):
+        return None
+    sender, to = body["from"], person["to"][0]
+    key = person["custom_args"]["action_key"]
+    headers = [_address("From", sender.get("name", ""), sender["email"]),
+               _address("To", to.get("name", ""), to["email"]),
+               _unstructured("Subject", person["subject"])]
+    if "reply_to" in body:
+        headers.append(_address("Reply-To", "", body["reply_to"]["email"]))
+    headers.append(f"Message-ID: {email.utils.make_msgid(idstring=key, domain='receivables.local')}{_CRLF}")
+    if "send_at" in person:
+        headers.append(f"Date: {email.utils.formatdate(person['send_at'], localtime=False)}{_CRLF}")
+    headers.append(_unstructured("X-Action-Key", key))
+    headers.append(_unstructured("X-Categories", ", ".join(body.get("categories", []))))
+    if "asm" in body:
+        headers.append(_unstructured("X-Unsubscribe-Group", str(body["asm"]["group_id"])))
+    if any(h is None for h in headers):
+        return None
+    headers.append(f"MIME-Version: 1.0{_CRLF}")
+    content_type, payload = _multipart("alternative", [_text_part(parts["text/plain"], "plain", mime_version=False),
+                                                       _text_part(parts["text/html"], "html", mime_version=True)])
+    if attachments:
+        files = [(f"Content-Type: application/pdf{_CRLF}Content-Transfer-Encoding: base64{_CRLF}"
+                  f'Content-Disposition: attachment; filename="{a["filename"]}"{_CRLF}MIME-Version: 1.0{_CRLF}{_CRLF}'
+                  ).encode("ascii")
+                 + _lines(email.contentmanager._encode_base64(base64.b64decode(a["content"]), _LINE))
+                 for a in attachments]
+        content_type, payload = _multipart("mixed", [content_type + _CRLF.encode("ascii") + payload, *files])
+    return "".join(headers).encode("ascii") + content_type + _CRLF.encode("ascii") + payload
 
 
 # -- dispatch ------------------------------------------------------------------------------------
@@ -300,7 +501,7 @@ def _attachments(invoice_ids: str, folder: Path | None) -> list[tuple[str, bytes
 
 
 def _send_at(value: object, now: dt.datetime) -> int | None:
-    moment = pd.Timestamp(value)
+    moment = value if type(value) is pd.Timestamp else pd.Timestamp(value)
     if moment.tzinfo is None:
         moment = moment.tz_localize("UTC")
     return int(moment.timestamp()) if moment.to_pydatetime() > now else None

@@ -14,11 +14,15 @@ channel's template of the same name (`letter/reminder_1` for `email/reminder_1`)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, or_, select, tuple_
+from pandas.core.dtypes.cast import maybe_box_native
+from sqlalchemy import Connection, and_, func, or_, select, tuple_
 
+from receivables.channels.outbox import read_frame
 from receivables.scenarios.legal import LegalRules
 from receivables.scenarios.planner import PlanResult
 from receivables.scenarios.preview import messages
@@ -29,6 +33,29 @@ from receivables.warehouse.store import read_customers
 _CHUNK = 5_000
 
 
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """`frame.to_dict("records")`, the same dicts and values, built from each column's values
+    (`tolist()`: Python scalars, Timestamps) instead of row by row through pandas' boxing of
+    every value, which costs more than the rest of a batch's set-up."""
+    columns = frame.columns.tolist()
+    values = []
+    for position in range(len(columns)):
+        column = frame.iloc[:, position]
+        items = column.tolist()
+        if column.dtype == object and any(issubclass(kind, np.generic) for kind in set(map(type, items))):
+            items = [maybe_box_native(v) for v in items]    # what to_dict does to an object column
+        values.append(items)
+    return [dict(zip(columns, row)) for row in zip(*values)]
+
+
+def _keys_in(conn: Connection, column, keys: list[str]):  # noqa: ANN001, ANN202
+    """`column IN keys`; on SQLite the keys are one JSON parameter (json_each) rather than
+    thousands of bound ones, whose expansion by SQLAlchemy costs more than the query."""
+    if conn.dialect.name == "sqlite":
+        return column.in_(select(func.json_each(json.dumps(keys)).table_valued("value").c.value))
+    return column.in_(keys)
+
+
 def _by_keys(conn: Connection, table, pairs: list[tuple]) -> pd.DataFrame:  # noqa: ANN001
     frames = []
     for start in range(0, len(pairs), _CHUNK):
@@ -36,12 +63,12 @@ def _by_keys(conn: Connection, table, pairs: list[tuple]) -> pd.DataFrame:  # no
         if conn.dialect.name == "sqlite":
             # SQLite has row values, but SQLAlchemy's tuple IN needs a recent SQLite: spell it out
             days = sorted({d for d, _ in chunk})
-            condition = or_(*(and_(table.c.as_of == d, table.c.action_key.in_([k for dd, k in chunk if dd == d]))
+            condition = or_(*(and_(table.c.as_of == d, _keys_in(conn, table.c.action_key, [k for dd, k in chunk if dd == d]))
                               for d in days))
         else:
             condition = tuple_(table.c.as_of, table.c.action_key).in_(chunk)
-        frames.append(pd.read_sql(select(table).where(condition), conn))
-    return pd.concat(frames, ignore_index=True) if frames else pd.read_sql(select(table).where(False), conn)
+        frames.append(read_frame(conn, select(table).where(condition)))
+    return pd.concat(frames, ignore_index=True) if frames else read_frame(conn, select(table).where(False))
 
 
 def plan_of(conn: Connection, rows: pd.DataFrame) -> PlanResult:
@@ -82,10 +109,13 @@ def rendered(conn: Connection, rows: pd.DataFrame, *, creditor: Creditor, legal:
     # only this batch's customers: a chunk of a big day must not convert the whole master
     customers = (read_customers(conn, ids) if customers is None
                  else customers[customers["customer_id"].astype(str).isin(ids)])
-    master = {str(r["customer_id"]): r for r in customers.drop_duplicates("customer_id").to_dict("records")}
+    master = {str(r["customer_id"]): r for r in _records(customers.drop_duplicates("customer_id"))}
     # the row, with what the channel needs from its action (tone: courtesy or legal; invoices)
-    planned = plan.actions.set_index("action_key")[["tone", "invoice_ids", "step_id", "template"]].to_dict("index")
-    by_key = {str(r["action_key"]): r | planned[str(r["action_key"])] for r in rows.to_dict("records")}
+    fields = ["tone", "invoice_ids", "step_id", "template"]
+    planned = dict(zip(plan.actions["action_key"].tolist(), _records(plan.actions[fields])))
+    if len(planned) != len(plan.actions):
+        raise ValueError("DataFrame index must be unique for orient='index'.")
+    by_key = {str(r["action_key"]): r | planned[str(r["action_key"])] for r in _records(rows)}
     for day, actions in plan.actions.groupby("as_of", sort=True):
         keys = set(actions["action_key"])
         ids = sorted(set(actions["customer_id"]))

@@ -38,6 +38,7 @@ import functools
 import os
 import re
 import traceback
+import types
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -45,7 +46,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import jinja2
+import jinja2.compiler
+import jinja2.runtime
 import jinja2.sandbox
+import markupsafe
 import pandas as pd
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, match_skeleton
@@ -510,21 +514,116 @@ def make_environment(templates_dir: Path = TEMPLATES_DIR) -> jinja2.sandbox.Sand
     return _environment(templates_dir)
 
 
-class _MessageEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
-    """The immutable sandbox, its verdicts unchanged. The only attributes templates read are
-    those of imported template modules (`t.<label>` of _i18n, `m.<macro>`: dozens per message),
-    and for a TemplateModule the sandbox's verdict depends on the attribute's name alone (not a
-    function, method, type, frame..., nor a mutable container): it is asked once per name."""
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
-    _module_verdicts: dict[str, bool] = {}
+try:    # MarkupSafe 3: the C escape of a str, without building a Markup around it
+    from markupsafe import _escape_inner as _escape_str
+except ImportError:  # pragma: no cover - MarkupSafe 2: escape itself is C
+    _escape_str = markupsafe.escape
+
+
+def _html_output(value: object) -> str:
+    """`escape(finalize(value))`, what an autoescaped `{{ value }}` prints, for the output only
+    (a Markup's text or the escaped text as a str: the template's output is joined as text)."""
+    kind = type(value)
+    if kind is str:
+        return _escape_str(value)
+    if kind is markupsafe.Markup:
+        return value
+    return markupsafe.escape(_no_none(value))
+
+
+def _text_output(value: object) -> str:
+    """`str(finalize(value))`, what `{{ value }}` prints in a template that does not escape."""
+    return value if type(value) is str else str(_no_none(value))
+
+
+class _MessageCodeGenerator(jinja2.compiler.CodeGenerator):
+    """Jinja's code, except that a printed value (`{{ value }}`) goes through one call
+    (`_html_output` / `_text_output`: escape and finalize fused) instead of two or three."""
+
+    def _fused(self, frame: jinja2.compiler.Frame, finalize) -> bool:  # noqa: ANN001
+        return not frame.eval_ctx.volatile and finalize.src == "environment.finalize(" \
+            and self.environment.finalize is _no_none
+
+    def _output_child_pre(self, node, frame, finalize) -> None:  # noqa: ANN001
+        if self._fused(frame, finalize):
+            self.write("environment.html_output(" if frame.eval_ctx.autoescape else "environment.text_output(")
+        else:
+            super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node, frame, finalize) -> None:  # noqa: ANN001
+        if self._fused(frame, finalize):
+            self.write(")")
+        else:
+            super()._output_child_post(node, frame, finalize)
+
+
+class _MessageEnvironment(jinja2.sandbox.ImmutableSandboxedEnvironment):
+    """The immutable sandbox, its verdicts unchanged, with shorter paths for what messages do
+    thousands of times:
+
+    - reading a key of a dict (`creditor.name`, `invoice.id`): for a name that is not an
+      attribute of dict, the sandbox's getattr ends in `obj[name]` after an AttributeError; the
+      lookup is made at once (a dict method's name still goes through the sandbox's checks);
+    - reading a name of an imported template module (`t.<label>` of _i18n, `m.<macro>`) or of a
+      loop (`loop.last`): for a TemplateModule or a LoopContext the sandbox's verdict depends on
+      the attribute's name alone (neither is a function, method, type, frame..., nor a mutable
+      container): it is asked once per name;
+    - calling a macro (it takes neither the context nor the environment);
+    - printing a value: escape and finalize in one call (`_MessageCodeGenerator`);
+    - a template's globals are a plain dict, the environment's globals with the template's over
+      them (not a ChainMap, which each render and import walks): the globals of this
+      environment are never changed once a template is loaded (Jinja's own advice)."""
+
+    code_generator_class = _MessageCodeGenerator
+    html_output = staticmethod(_html_output)
+    text_output = staticmethod(_text_output)
+    # the verdicts that depend on the attribute's name alone, for these types (see the docstring)
+    _name_verdicts: dict[tuple[type, str], bool] = {}
 
     def is_safe_attribute(self, obj: object, attr: str, value: object) -> bool:
-        if type(obj) is not jinja2.environment.TemplateModule:
+        kind = type(obj)
+        if kind is not jinja2.environment.TemplateModule and kind is not jinja2.runtime.LoopContext:
             return super().is_safe_attribute(obj, attr, value)
-        verdict = self._module_verdicts.get(attr)
+        verdict = self._name_verdicts.get((kind, attr))
         if verdict is None:
-            verdict = self._module_verdicts[attr] = super().is_safe_attribute(obj, attr, value)
+            verdict = self._name_verdicts[kind, attr] = super().is_safe_attribute(obj, attr, value)
         return verdict
+
+    def getattr(self, obj: object, attribute: str) -> object:
+        kind = type(obj)
+        if kind is dict:
+            if attribute not in _DICT_ATTRIBUTES:
+                try:
+                    return obj[attribute]
+                except KeyError:
+                    return self.undefined(obj=obj, name=attribute)
+        elif kind is jinja2.environment.TemplateModule or kind is jinja2.runtime.LoopContext:
+            if self._name_verdicts.get((kind, attribute)) is True:
+                # what the sandbox's getattr does when the attribute exists and is not str.format
+                value = obj.__dict__.get(attribute, _ABSENT) if kind is jinja2.environment.TemplateModule \
+                    else getattr(obj, attribute, _ABSENT)
+                if value is not _ABSENT and not isinstance(value, (types.MethodType, types.BuiltinMethodType)):
+                    return value
+        return super().getattr(obj, attribute)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204, N805
+        if type(__obj) is jinja2.runtime.Macro and __self.is_safe_callable(__obj):
+            # what Context.call does for a macro (it takes neither the context nor the environment)
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:
+                return __self.undefined("value was undefined because a callable raised a StopIteration exception")
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def make_globals(self, d):  # noqa: ANN001, ANN201
+        return {**self.globals, **(d or {})}
+
+
+_ABSENT = object()
 
 
 def _environment(templates_dir: Path | str, *, auto_reload: bool = True,
