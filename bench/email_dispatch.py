@@ -117,7 +117,10 @@ def main() -> None:
               f"per email) {summary}")
     print(f"   the double (this process): {double_cpu:.1f} s CPU; load average {os.getloadavg()[0]:.2f} "
           "(wall includes any other work on the machine)")
-    print(f"   target 100,000 emails <= 60 s: {'PASS' if elapsed <= 60 and sent >= 100_000 else 'see figures'}"
+    # every planned email dealt with: sent, or suppressed with its reason (~2 % of the plan has no address)
+    handled = sum(s["sent"] + s["suppressed"] for _, s, _, _ in reports)
+    print(f"   target 100,000 emails <= 60 s: {handled:,} of {planned:,} planned sent or suppressed in {elapsed:.1f} s: "
+          f"{'PASS' if elapsed <= 60 and handled == planned >= 100_000 else 'see figures'}"
           + ("" if args.emails >= 100_000 else " (smaller run)"))
     duplicates = sum(1 for c in received.values() if c > 1)
     print(f"== checks: outbox states {states}; keys received {len(received):,}, received twice {duplicates}; "
