@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from receivables.pipeline.ledger_cache import cache_folder, receivable_lines
+from receivables.pipeline.ledger_cache import receivable_lines
 from receivables.pipeline.wave import WaveSettings, _engine, run_dir, sha256_of
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def match_bank_lines(settings: WaveSettings, as_of: dt.date) -> dict:
     )
 
     engine = _engine(settings)
-    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
+    lines = receivable_lines(engine, run_dir(settings, as_of) / "cache")
     with engine.connect() as conn:
         cutoff = bank_cutoff(conn, as_of)
         pending = read_bank_lines(conn, after=cutoff, up_to=as_of)
@@ -149,7 +149,7 @@ def apply_matches(settings: WaveSettings, as_of: dt.date) -> dict:
     engine = _engine(settings)
     with engine.begin() as conn:
         replace_matches(conn, as_of, allocations, exceptions)
-    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
+    lines = receivable_lines(engine, run_dir(settings, as_of) / "cache")
     export = lettering_export(allocations, lines, as_of)
     path = out / "lettering_export.csv"
     readable = export.assign(

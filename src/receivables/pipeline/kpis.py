@@ -18,8 +18,8 @@ import logging
 
 import pandas as pd
 
-from receivables.pipeline.ledger_cache import cache_folder, receivable_lines
-from receivables.pipeline.wave import WaveSettings, _engine
+from receivables.pipeline.ledger_cache import receivable_lines
+from receivables.pipeline.wave import WaveSettings, _engine, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def compute_kpis(settings: WaveSettings, as_of: dt.date) -> dict:
     from receivables.warehouse.kpi_store import missing_days, read_kpi_inputs, replace_kpis
 
     engine = _engine(settings)
-    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
+    lines = receivable_lines(engine, run_dir(settings, as_of) / "cache")
     with engine.connect() as conn:
         frames = read_kpi_inputs(conn, as_of, lines=lines)
         aged, risk = frames.pop("aged"), frames.pop("risk")

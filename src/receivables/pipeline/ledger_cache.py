@@ -18,7 +18,6 @@ renamed, so two tasks writing at once never leave a torn file.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import os
@@ -70,7 +69,3 @@ def receivable_lines(engine: Engine, folder: Path) -> pd.DataFrame:
             stale.unlink(missing_ok=True)
     return lines
 
-
-def cache_folder(data_dir: Path, as_of: dt.date) -> Path:
-    """`<data_dir>/runs/<as_of>/cache`: the run folder's, so a run's clean-up takes it too."""
-    return Path(data_dir) / "runs" / as_of.isoformat() / "cache"

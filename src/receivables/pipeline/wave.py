@@ -283,10 +283,10 @@ def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # no
     know are paid yet."""
     from receivables.ledger.open_items import open_items, receivable_lines_open
     from receivables.matching.apply import apply_allocations
-    from receivables.pipeline.ledger_cache import cache_folder, receivable_lines
+    from receivables.pipeline.ledger_cache import receivable_lines
     from receivables.warehouse.store import read_allocations, read_customers
 
-    lines = receivable_lines(engine, cache_folder(settings.data_dir, as_of))
+    lines = receivable_lines(engine, run_dir(settings, as_of) / "cache")
     with engine.connect() as conn:
         customers = read_customers(conn)
         allocations = read_allocations(conn, as_of)
