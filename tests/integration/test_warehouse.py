@@ -110,6 +110,32 @@ def test_a_load_that_fails_midway_leaves_nothing_behind(warehouse_url):
         assert conn.execute(select(func.count()).select_from(ledger_imports)).scalar_one() == 0
 
 
+def test_a_ledger_streamed_in_slices_loads_every_line_and_counts_them_in_its_import(warehouse_url):
+    # A 10M-line ledger is loaded from its Parquet file slice by slice, never held whole.
+    engine = make_engine(warehouse_url)
+    with engine.begin() as conn:
+        result = load_ledger(conn, lines=(SALE.iloc[i:i + 2] for i in range(0, 3, 2)), quarantined=empty_quarantine(),
+                             meta=meta_for("S1", "f" * 64, 3))
+    assert result.rows_loaded == 3
+    with engine.connect() as conn:
+        assert conn.execute(select(ledger_imports.c.rows_loaded)).scalar_one() == 3
+        assert sorted(conn.execute(select(ledger_lines.c.line_no)).scalars()) == [2, 3, 4]
+
+
+def test_a_streamed_load_whose_last_slice_fails_leaves_nothing_behind(warehouse_url):
+    engine = make_engine(warehouse_url)
+    broken = SALE.iloc[2:].copy()
+    broken["journal_code"] = broken["journal_code"].astype(object)
+    broken.loc[:, "journal_code"] = None
+    with pytest.raises(Exception):
+        with engine.begin() as conn:
+            load_ledger(conn, lines=iter([SALE.iloc[:2], broken]), quarantined=empty_quarantine(),
+                        meta=meta_for("S1", "g" * 64, 3))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ledger_lines)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(ledger_imports)).scalar_one() == 0
+
+
 def test_quarantined_rows_are_kept_with_their_import(warehouse_url, shared_fixtures, tmp_path):
     engine = make_engine(warehouse_url)
     source = tmp_path / "bad.txt"

@@ -155,6 +155,35 @@ def test_an_entry_exported_twice_is_a_duplicate_entry(tmp_path):
     assert finding(outcome, "duplicate_entry").count == 6
 
 
+def test_a_ledger_validated_in_slices_finds_exactly_what_it_finds_whole(tmp_path, monkeypatch):
+    # A large ledger goes through Great Expectations in slices (GX copies the frame per metric).
+    # Entry facts are computed on the whole file first, so an entry exported twice 60 lines apart,
+    # an unbalanced entry and a line with both sides are found across slices of 7 lines.
+    ve14 = invoice("14", "C003", "Hôtel Bellevue", 80000)
+    ve12 = [
+        ("VE", "12", "20250303", "411000", "C001", "Boulangerie Martin", "FA-12", "Facture FA-12", "1210,00", "0,00", "", ""),
+        ("VE", "12", "20250303", "706000", "", "", "FA-12", "Facture FA-12", "0,00", "1000,00", "", ""),
+        ("VE", "12", "20250303", "445710", "", "", "", "", "0,00", "200,00", "", ""),
+    ]
+    ve13 = [
+        ("VE", "13", "20250304", "706000", "", "", "FA-13", "Facture FA-13", "0,00", "500,00", "", ""),
+        ("VE", "13", "20250304", "411000", "C002", "Brasserie du Port", "FA-13", "Facture FA-13", "600,00", "100,00", "", ""),
+    ]
+    rows = ve14 + BUSY_MONTH[:60] + ve12 + ve14 + BUSY_MONTH[60:100] + ve13 + BUSY_MONTH[100:]
+    whole = validate(tmp_path, rows, max_error_share=0.5)
+    monkeypatch.setattr("receivables.validation.gx.CHUNK_ROWS", 7)
+    sliced = validate(tmp_path, rows, max_error_share=0.5)
+    assert quarantined(sliced) == quarantined(whole)
+    assert {q[1] for q in quarantined(sliced)} == {"duplicate_entry", "unbalanced_entry", "debit_and_credit",
+                                                    "entry_held_back"}
+    assert [(f.reason_code, f.count, f.line_nos) for f in sliced.findings] == \
+        [(f.reason_code, f.count, f.line_nos) for f in whole.findings]
+    assert finding(sliced, "missing_label").line_nos == [67]
+    assert [(r.name, r.element_count, r.unexpected_count) for r in sliced.results] == \
+        [(r.name, r.element_count, r.unexpected_count) for r in whole.results]
+    assert {r.element_count for r in sliced.results} == {len(rows)}
+
+
 def test_identical_lines_inside_a_balanced_entry_only_warn_and_load(tmp_path):
     # Two equal VAT lines (two VAT bases at the same rate), as real exports write them.
     ve15 = [

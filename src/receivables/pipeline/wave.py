@@ -200,6 +200,7 @@ def _validate_customers(info: dict, as_of: dt.date, out: Path) -> None:
 
 
 def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
+    from receivables.validation.ledger import CHECKED_COLUMNS
     from receivables.validation.ledger import validate_ledger as run_suite
     from receivables.validation.report import write_report
 
@@ -212,13 +213,14 @@ def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
         if source["status"] != "parsed":
             continue
         stem = source["stem"]
-        read = LedgerRead(lines=pd.read_parquet(f"{stem}.parsed.parquet"),
+        # Only the quarantine is written (the valid lines are the parsed ones minus it), so only
+        # the columns the suite checks are read.
+        read = LedgerRead(lines=pd.read_parquet(f"{stem}.parsed.parquet", columns=CHECKED_COLUMNS),
                           quarantine=pd.read_parquet(f"{stem}.parse_quarantine.parquet"),
                           rows_read=source["rows_read"],
                           meta={"source": source["source"],
                                 "source_kind": "aged_balance" if source["format"] in ("csv", "xlsx") else "ledger"})
         outcome = run_suite(read, known_customers=known)   # raises SystemicValidationError
-        # The valid lines are the parsed ones minus the quarantine: only the quarantine is written.
         outcome.quarantine.to_parquet(f"{stem}.quarantine.parquet", index=False)
         report = write_report(outcome, as_of, Path(f"{stem}.validation.html"))
         log.info("%s: %d lines valid, %d quarantined; validation report: %s", source["source_file"],
@@ -227,6 +229,27 @@ def validate_ledger(settings: WaveSettings, manifest: dict) -> dict:
                       rows_quarantined=len(outcome.quarantine), report=str(report),
                       findings={f.reason_code: f.count for f in outcome.findings})
     return manifest
+
+
+LOAD_SLICE_ROWS = 500_000
+
+
+def _parsed_slices(path: str, quarantined: pd.Series):  # noqa: ANN202
+    """The parsed lines of `path` minus the quarantined ones, in slices of LOAD_SLICE_ROWS: a
+    10M-line ledger is loaded without holding its frame (~6 GB) whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parsed = pq.ParquetFile(path)
+    for batch in parsed.iter_batches(batch_size=LOAD_SLICE_ROWS):
+        part = pa.Table.from_batches([batch], schema=parsed.schema_arrow).to_pandas()
+        yield part[~part["line_no"].isin(quarantined)] if len(quarantined) else part
+
+
+def parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> dict:
@@ -248,10 +271,10 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
                 continue
             stem = source["stem"]
             quarantined = pd.read_parquet(f"{stem}.quarantine.parquet")
-            lines = pd.read_parquet(f"{stem}.parsed.parquet")
-            lines = lines[~lines["line_no"].isin(quarantined["line_no"])]
-            if len(lines) != source["rows_valid"]:   # the run folder was tampered with between tasks
-                raise RuntimeError(f"{stem}: {len(lines)} valid lines found, {source['rows_valid']} expected")
+            lines = _parsed_slices(f"{stem}.parsed.parquet", quarantined["line_no"])
+            valid = parquet_rows(f"{stem}.parsed.parquet") - len(quarantined)
+            if valid != source["rows_valid"]:   # the run folder was tampered with between tasks
+                raise RuntimeError(f"{stem}: {valid} valid lines found, {source['rows_valid']} expected")
             result = store(conn, lines=lines, quarantined=quarantined, meta=ImportMeta(
                 source=source["source"], source_file=source["source_file"], sha256=source["sha256"],
                 format=source["format"], encoding=source["encoding"], rows_read=source["rows_read"],

@@ -35,6 +35,10 @@ from receivables.validation.gx import Rule, RuleResult, expectations, run_rules
 
 MAX_ERROR_SHARE = 0.05   # above this share of invalid lines the file is not a usable ledger
 
+# The columns of the parsed lines the suite reads (a stage may read only these).
+CHECKED_COLUMNS = ["source_file", "line_no", "journal_code", "entry_num", "entry_date", "account", "aux_account",
+                   "piece_ref", "piece_date", "label", "debit_minor", "credit_minor", "let_code", "currency_code",
+                   "due_date", "currency"]
 _CONTENT = ["journal_code", "entry_num", "entry_date", "account", "aux_account", "piece_ref",
             "label", "debit_minor", "credit_minor", "let_code"]
 
@@ -96,7 +100,9 @@ def _check_frame(lines: pd.DataFrame, known_customers: set[str] | None) -> pd.Da
         frame["customer_known"] = np.where(receivable, customer.isin(known_customers), True)
     # An entry repeated whole: each of its distinct lines occurs at least twice. Lines are
     # grouped by a 64-bit hash of their content, then the few candidates are compared exactly.
-    content_hash = pd.util.hash_pandas_object(lines[_CONTENT], index=False).to_numpy()
+    content_hash = np.zeros(len(lines), dtype=np.uint64)
+    for column in _CONTENT:     # column by column: no copy of ten columns of the lines
+        content_hash = content_hash * np.uint64(1_000_003) ^ pd.util.hash_array(lines[column].to_numpy())
     occurrences = pd.Series(content_hash).groupby(content_hash).transform("size").to_numpy()
     candidates = occurrences > 1
     if candidates.any():
@@ -173,7 +179,8 @@ def _hold_back(lines: pd.DataFrame, bad: pd.DataFrame) -> pd.DataFrame:
 
 def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None,
                     max_error_share: float = MAX_ERROR_SHARE) -> ValidationOutcome:
-    lines = read.lines.reset_index(drop=True)
+    # Not one copy of the lines more than needed: at 10M lines each copy is gigabytes.
+    lines = read.lines if _plain_index(read.lines) else read.lines.reset_index(drop=True)
     name = lines["source_file"].iloc[0] if len(lines) else read.meta.get("source", "ledger")
     # Aged-balance exports list open items, one side each: they have no entries to balance.
     double_entry = read.meta.get("source_kind") != "aged_balance"
@@ -186,7 +193,8 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
     known_entry = parse_bad[parse_bad["entry_num"].fillna("") != ""] if "entry_num" in parse_bad else parse_bad.iloc[:0]
     held_first = _hold_back(lines, known_entry[["line_no", "journal_code", "entry_num"]] if double_entry and len(known_entry)
                             else pd.DataFrame())
-    checked = lines[~lines["line_no"].isin(held_first["line_no"])].reset_index(drop=True)
+    checked = (lines[~lines["line_no"].isin(held_first["line_no"])].reset_index(drop=True) if len(held_first)
+               else lines)
 
     # 2. The suite, on the remaining lines.
     records = [held_first]
@@ -194,7 +202,6 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
         frame = _check_frame(checked, known_customers)
         results = run_rules(frame, ledger_rules(known_customers is not None, double_entry=double_entry),
                             suite_name="ledger_lines")
-        by_line = checked.set_index("line_no")
         failures = []
         for result in results:
             if result.success or not result.failed_line_nos:
@@ -204,7 +211,7 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
                                     result.failed_line_nos[:20]))
             if rule.severity != "error":
                 continue
-            failed = by_line.loc[result.failed_line_nos]
+            failed = _rows_of(checked, result.failed_line_nos)
             reason = pd.Series(rule.reason, index=failed.index)
             if rule.reason_code == "unbalanced_entry":
                 imbalance = frame.set_index("line_no").loc[result.failed_line_nos, "entry_imbalance_minor"]
@@ -225,7 +232,7 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
     held = pd.concat([r for r in records if len(r)]) if any(len(r) for r in records) else records[0]
     quarantined_lines = lines["line_no"].isin(held["line_no"])
     raw_of = _raw_lines(lines[quarantined_lines])
-    entry_of = lines.set_index("line_no")[["journal_code", "entry_num"]]
+    entry_of = lines.loc[quarantined_lines, ["line_no", "journal_code", "entry_num"]].set_index("line_no")
     validation_quarantine = held.assign(source_file=name, raw=held["line_no"].map(raw_of).fillna(""),
                                         journal_code=held["line_no"].map(entry_of["journal_code"]),
                                         entry_num=held["line_no"].map(entry_of["entry_num"]))
@@ -239,7 +246,8 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
         findings.insert(0, Finding("error", "entry_held_back", "entries held back with a line the reader rejected",
                                    len(held_first), held_first["line_no"].head(20).tolist()))
     outcome = ValidationOutcome(
-        source_file=name, lines=lines[~quarantined_lines].reset_index(drop=True), quarantine=quarantine,
+        source_file=name, lines=lines[~quarantined_lines].reset_index(drop=True) if quarantined_lines.any() else lines,
+        quarantine=quarantine,
         rows_read=read.rows_read, findings=findings, results=results,
     )
     outcome.check_conservation()
@@ -250,6 +258,17 @@ def validate_ledger(read: LedgerRead, *, known_customers: set[str] | None = None
             f"(more than {max_error_share:.0%}; first: {first['reason']}); the file is not a usable "
             f"ledger and nothing was loaded")
     return outcome
+
+
+def _plain_index(frame: pd.DataFrame) -> bool:
+    index = frame.index
+    return isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+
+
+def _rows_of(lines: pd.DataFrame, line_nos: list[int]) -> pd.DataFrame:
+    """The rows of `lines` with these line numbers, indexed and ordered by them."""
+    rows = lines[lines["line_no"].isin(line_nos)].set_index("line_no")
+    return rows.loc[line_nos]
 
 
 def _raw_lines(lines: pd.DataFrame) -> pd.Series:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select, update
 from sqlalchemy import types as sa_types
 
 from receivables.ledger.schema import CUSTOMER_COLUMNS, LINE_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, conform
@@ -73,20 +73,27 @@ def already_imported(conn: Connection, sha256: str) -> bool:
     return conn.execute(select(ledger_imports.c.import_id).where(ledger_imports.c.sha256 == sha256)).first() is not None
 
 
-def load_ledger(conn: Connection, *, lines: pd.DataFrame, quarantined: pd.DataFrame, meta: ImportMeta) -> LoadResult:
-    """Replace `meta.source`'s lines by `lines` and record the import; call inside a transaction."""
+def load_ledger(conn: Connection, *, lines: pd.DataFrame | Iterable[pd.DataFrame], quarantined: pd.DataFrame,
+                meta: ImportMeta) -> LoadResult:
+    """Replace `meta.source`'s lines by `lines` and record the import; call inside a transaction.
+
+    `lines`: a frame, or frames one after the other (a large ledger is streamed from its Parquet
+    file in slices, never held whole)."""
     if already_imported(conn, meta.sha256):
         return LoadResult(meta.source, None, True, 0, 0)
     import_id = conn.execute(insert(ledger_imports).values(
         source=meta.source, source_file=meta.source_file, sha256=meta.sha256, format=meta.format,
-        encoding=meta.encoding, rows_read=meta.rows_read, rows_loaded=len(lines),
+        encoding=meta.encoding, rows_read=meta.rows_read, rows_loaded=0,
         rows_quarantined=len(quarantined), as_of=meta.as_of, imported_at=meta.imported_at,
     ).returning(ledger_imports.c.import_id)).scalar_one()
     conn.execute(delete(ledger_lines).where(ledger_lines.c.source == meta.source))
-    frame = lines[list(LINE_COLUMNS)].assign(source=meta.source, import_id=import_id)
-    bulk_insert(conn, ledger_lines, frame)
+    loaded = 0
+    for part in [lines] if isinstance(lines, pd.DataFrame) else lines:
+        loaded += bulk_insert(conn, ledger_lines, part[list(LINE_COLUMNS)].assign(source=meta.source,
+                                                                                   import_id=import_id))
+    conn.execute(update(ledger_imports).where(ledger_imports.c.import_id == import_id).values(rows_loaded=loaded))
     bulk_insert(conn, quarantine, quarantined.assign(source=meta.source, import_id=import_id))
-    return LoadResult(meta.source, import_id, False, len(lines), len(quarantined))
+    return LoadResult(meta.source, import_id, False, loaded, len(quarantined))
 
 
 def refresh_customers(conn: Connection, master: pd.DataFrame | None) -> int:
