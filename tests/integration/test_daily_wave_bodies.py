@@ -94,6 +94,21 @@ def test_bad_lines_are_quarantined_and_counted(warehouse_url, tmp_path, demo_por
     assert state["ledger_lines"] + state["quarantine"] == demo_portfolio["lines"]
 
 
+def test_parsed_lines_changed_between_validation_and_load_fail_the_load_and_leave_nothing(
+        warehouse_url, tmp_path, demo_portfolio):
+    # The load streams the parsed lines in slices; a run folder altered after validation (here a
+    # line dropped) is caught after the last slice, inside the transaction, so nothing stays.
+    import pandas as pd
+
+    settings = settings_for(warehouse_url, tmp_path, str(demo_portfolio["fec"]), str(demo_portfolio["customers_csv"]))
+    manifest = wave.validate_ledger(settings, wave.extract_ledger(settings, AS_OF))
+    parsed = f"{manifest['sources'][0]['stem']}.parsed.parquet"
+    pd.read_parquet(parsed).iloc[1:].to_parquet(parsed, index=False)
+    with pytest.raises(RuntimeError, match=r"valid lines found, \d+ expected"):
+        wave.load_ledger(settings, manifest, now=NOW)
+    assert counts(warehouse_url)["ledger_lines"] == 0 and counts(warehouse_url)["ledger_imports"] == 0
+
+
 def test_a_file_that_is_not_a_ledger_fails_and_loads_nothing(warehouse_url, tmp_path, shared_fixtures):
     camt = tmp_path / "statement.txt"
     shutil.copy(shared_fixtures / "camt-genkgo-camt" / "camt053.v2.minimal.xml", camt)

@@ -246,12 +246,6 @@ def _parsed_slices(path: str, quarantined: pd.Series):  # noqa: ANN202
         yield part[~part["line_no"].isin(quarantined)] if len(quarantined) else part
 
 
-def parquet_rows(path: str) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
-
-
 def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> dict:
     """Every validated source and the customer master, in ONE transaction: all or nothing."""
     from receivables.warehouse.store import (
@@ -272,13 +266,13 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
             stem = source["stem"]
             quarantined = pd.read_parquet(f"{stem}.quarantine.parquet")
             lines = _parsed_slices(f"{stem}.parsed.parquet", quarantined["line_no"])
-            valid = parquet_rows(f"{stem}.parsed.parquet") - len(quarantined)
-            if valid != source["rows_valid"]:   # the run folder was tampered with between tasks
-                raise RuntimeError(f"{stem}: {valid} valid lines found, {source['rows_valid']} expected")
             result = store(conn, lines=lines, quarantined=quarantined, meta=ImportMeta(
                 source=source["source"], source_file=source["source_file"], sha256=source["sha256"],
                 format=source["format"], encoding=source["encoding"], rows_read=source["rows_read"],
                 as_of=as_of, imported_at=now))
+            if not result.skipped and result.rows_loaded != source["rows_valid"]:
+                # the run folder was changed between tasks: the transaction is rolled back
+                raise RuntimeError(f"{stem}: {result.rows_loaded} valid lines found, {source['rows_valid']} expected")
             record_validation(conn, as_of=as_of, source=source["source"], source_file=source["source_file"],
                               success=source["rows_quarantined"] == 0, rows_read=source["rows_read"],
                               rows_valid=source["rows_valid"], rows_quarantined=source["rows_quarantined"],
