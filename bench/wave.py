@@ -313,7 +313,7 @@ def run_stage(name: str, state: dict) -> dict:
     if name == "score_customers":
         return wave.score_customers(settings, AS_OF, now=NOW)
     if name == "plan_collection_actions":
-        return wave.plan_collection_actions(settings, AS_OF, now=NOW)
+        return plan_in_shards(settings, state)
     if name == "compute_aging":
         return wave.compute_aging(settings, AS_OF)
     if name == "prepare_dispatch":
@@ -339,6 +339,37 @@ def run_stage(name: str, state: dict) -> dict:
 
         return kpis.compute_kpis(settings, AS_OF)
     raise ValueError(name)
+
+
+def _plan_shard(args: tuple) -> dict:
+    from receivables.pipeline import wave
+
+    state, shard = args
+    return wave.plan_collection_actions(settings_for(state), AS_OF, now=NOW, shard=tuple(shard), import_first=False)
+
+
+def plan_in_shards(settings, state: dict) -> dict:  # noqa: ANN001
+    """As the DAG: plan_shards (registers, shard count), then one process per customer shard, at
+    most --workers at once (the mapped plan_collection_actions tasks; nothing else runs then)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from receivables.pipeline import wave
+
+    shards = wave.plan_shards(settings, now=NOW)["shards"]
+    if len(shards) == 1:
+        results = [_plan_shard((state, shards[0]))]
+    else:
+        with ProcessPoolExecutor(max_workers=state.get("workers", 2),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            results = list(pool.map(_plan_shard, [(state, shard) for shard in shards]))
+    per_channel: dict[str, int] = {}
+    for result in results:
+        for channel, count in result["per_channel"].items():
+            per_channel[channel] = per_channel.get(channel, 0) + count
+    return {"shards": len(shards), "actions": sum(r["actions"] for r in results),
+            "invoices": sum(r["invoices"] for r in results), "per_channel": per_channel,
+            "awaiting_approval": sum(r["awaiting_approval"] for r in results)}
 
 
 def print_some_letters(settings, state: dict) -> dict:  # noqa: ANN001
@@ -492,7 +523,7 @@ def brief(name: str, result: dict) -> str:
             "match_bank_lines": lambda r: {k: v for k, v in r.items() if k not in ("as_of", "ledger_cutoff")},
             "apply_matches": lambda r: {k: r.get(k) for k in ("allocations", "applied", "worklist", "exceptions")},
             "score_customers": lambda r: {k: r.get(k) for k in ("model", "auc", "customers", "invoices_scored")},
-            "plan_collection_actions": lambda r: {k: r.get(k) for k in ("actions", "invoices", "per_channel",
+            "plan_collection_actions": lambda r: {k: r.get(k) for k in ("shards", "actions", "invoices", "per_channel",
                                                                          "awaiting_approval")},
             "compute_aging": lambda r: {k: r.get(k) for k in ("open_items", "customers_with_balance", "overdue_items")},
             "prepare_dispatch": lambda r: {"enqueued": r.get("enqueued"),
@@ -562,7 +593,7 @@ def main() -> None:
         url, cleanup = temporary_warehouse(args.warehouse, workdir)
         state = {"url": url, "data_dir": str(workdir / "data"), "fec": info["fec"],
                  "customers_csv": info["customers_csv"], "statement": info["statement"], "letters": args.letters}
-    state["letters"] = args.letters
+    state["letters"], state["workers"] = args.letters, args.workers
     print(f"{args.workers} task slot(s): stages start as the DAG allows [start -> end, seconds from the first start]")
     try:
         figures = run_schedule(stages, state, state_file, workers=args.workers, profiled=profiled,

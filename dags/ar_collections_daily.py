@@ -34,9 +34,11 @@ before it wrote; a backfill day whose previous run has not succeeded fails at on
    of being paid late (and more than 30 days late) and its expected payment date, from a model
    trained on the ledger's history up to `as_of` (rules when the history is thin); a risk score
    0–100 and class per customer with its drivers in words. Model metrics in `scoring_models`.
-7. **plan_collection_actions**: today's reminders from the collection scenarios (courtesy
-   notice, emails, SMS, letters, calls, formal notices with the legal late fees, agency
-   hand-offs; statements for strategic accounts), one message per customer, step and channel,
+7. **plan_shards → plan_collection_actions**: the register files (disputes, promises, payment
+   plans) imported once; then, mapped over customer shards (one shard up to
+   `receivables_shard_customers`, 250,000 by default), today's reminders from the collection
+   scenarios (courtesy notice, emails, SMS, letters, calls, formal notices with the legal late
+   fees, agency hand-offs; statements for strategic accounts), one message per customer, step and channel,
    in `collection_actions`. Disputed, promised, rescheduled and paid-today invoices are left
    alone (`collection_steps` says why); promises are judged kept or broken after today's cash;
    formal notices and hand-offs wait for approval. Re-running a date gives the same actions.
@@ -150,10 +152,18 @@ def ar_collections_daily():
         return tasks.score_customers(context)
 
     @task
-    def plan_collection_actions(**context) -> dict:
+    def plan_shards(**context) -> list:
+        """The register files imported once, and the customers split into planning shards."""
         from receivables.pipeline import tasks
 
-        return tasks.plan_collection_actions(context)
+        return tasks.plan_shards(context)
+
+    # One mapped task per customer shard: [0, 1] (everything) below RECEIVABLES_SHARD_CUSTOMERS.
+    @task(map_index_template="{{ task.op_kwargs['shard'] }}")
+    def plan_collection_actions(shard: list, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.plan_collection_actions(shard, context)
 
     @task
     def prepare_dispatch(**context) -> dict:
@@ -240,7 +250,9 @@ def ar_collections_daily():
     bank = validate_bank_lines(extract_bank_statements())
     matched = match_bank_lines()
     [ledger, bank] >> matched
-    planned = matched >> apply_matches() >> score_customers() >> plan_collection_actions()
+    shards = plan_shards()
+    matched >> apply_matches() >> score_customers() >> shards
+    planned = plan_collection_actions.expand(shard=shards)
     aged = planned >> compute_aging()
     prepared = prepare_dispatch()
     planned >> prepared

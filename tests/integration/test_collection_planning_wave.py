@@ -77,6 +77,44 @@ def test_planning_the_same_day_again_gives_the_same_actions(warehouse_url, tmp_p
                                       again.sort_values(keys).reset_index(drop=True))
 
 
+def test_a_day_planned_in_customer_shards_is_the_day_planned_at_once(warehouse_url, tmp_path, demo_portfolio):
+    # A large portfolio is planned by one mapped task per customer shard, each replacing only its
+    # customers' rows: the three shards together write exactly what one task writes, registers
+    # (a dispute, promises, a payment plan) included.
+    from receivables.demo.generator import write_sample_registers
+
+    registers = write_sample_registers(tmp_path, demo_portfolio["fec"], demo_portfolio["customers_csv"],
+                                       MONDAY)
+    settings = settings_for(warehouse_url, tmp_path, demo_portfolio, disputes_file=str(registers["disputes"]),
+                            promises_file=str(registers["promises"]), payment_plans_file=str(registers["payment_plans"]))
+    run_day(settings, FRIDAY)
+    run_day(settings, MONDAY)
+    tables = (collection_actions, collection_action_lines, collection_steps)
+
+    def monday() -> dict:
+        frames = {t.name: table(warehouse_url, t, MONDAY) for t in tables}
+        return {name: f.sort_values(list(f.columns)).reset_index(drop=True) for name, f in frames.items()}
+
+    at_once = monday()
+    with make_engine(warehouse_url).begin() as conn:    # the day's plan gone, then planned shard by shard
+        for t in tables:
+            conn.execute(t.delete().where(t.c.as_of == MONDAY))
+    settings.shard_customers = 25                      # 60 customers (and the ledger's own): 3 shards
+    prepared = wave.plan_shards(settings, now=NOW)
+    assert prepared["shards"] == [[0, 3], [1, 3], [2, 3]] and set(prepared["registers_imported"]) == {
+        "disputes", "promises", "payment_plans"}
+    summaries = [wave.plan_collection_actions(settings, MONDAY, now=NOW, shard=tuple(s), import_first=False)
+                 for s in prepared["shards"]]
+    assert all(s["actions"] > 0 for s in summaries) and [s["shard"] for s in summaries] == prepared["shards"]
+    sharded = monday()
+    for name in at_once:
+        pd.testing.assert_frame_equal(sharded[name], at_once[name])
+    # planning one shard again replaces that shard's rows and leaves the others alone
+    wave.plan_collection_actions(settings, MONDAY, now=NOW, shard=(1, 3), import_first=False)
+    for name, frame in monday().items():
+        pd.testing.assert_frame_equal(frame, at_once[name])
+
+
 def test_a_dispute_and_a_promise_recorded_by_credit_managers_hold_the_reminders(warehouse_url, tmp_path,
                                                                                demo_portfolio):
     settings = settings_for(warehouse_url, tmp_path, demo_portfolio)

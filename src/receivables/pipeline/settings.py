@@ -18,6 +18,7 @@ name in upper case, then to the defaults below. Nothing here is read at DAG pars
     RECEIVABLES_DISPUTES         disputes CSV imported (upserted by id) by each planning run
     RECEIVABLES_PROMISES         promises-to-pay CSV, likewise
     RECEIVABLES_PAYMENT_PLANS    payment plans CSV, likewise
+    RECEIVABLES_SHARD_CUSTOMERS  customers per planning shard: a larger portfolio is planned by several mapped tasks (250000)
     RECEIVABLES_BANK             bank statement files or globs, ':'-separated (the drop folder)
     RECEIVABLES_BANK_MAPPING     the YAML column mapping for CSV bank statements
     RECEIVABLES_SQL_SOURCES      JSON list of SQL sources: [{"name": "odoo", "url": "postgresql+psycopg://...",
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from receivables.pipeline.wave import WaveSettings
+from receivables.shards import SHARD_CUSTOMERS
 
 DEFAULT_TERMS_DAYS = 30
 
@@ -60,6 +62,7 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
     ledger = lookup("receivables_ledger") or ""
     terms = lookup("receivables_default_terms_days")
     min_settled = lookup("receivables_min_settled_invoices")
+    shard = lookup("receivables_shard_customers")
     return WaveSettings(
         warehouse_url=sqlalchemy_url(warehouse_url or lookup("receivables_warehouse_url") or default_warehouse_url()),
         data_dir=home() / ".data",
@@ -76,4 +79,5 @@ def wave_settings(lookup: Callable[[str], str | None] = lambda key: os.environ.g
         disputes_file=lookup("receivables_disputes") or None,
         promises_file=lookup("receivables_promises") or None,
         payment_plans_file=lookup("receivables_payment_plans") or None,
+        shard_customers=int(shard) if shard else SHARD_CUSTOMERS,
     )

@@ -177,9 +177,16 @@ def score_customers(context) -> dict:  # noqa: ANN001
 
 
 @_fail_on_bad_input
-def plan_collection_actions(context) -> dict:  # noqa: ANN001
+def plan_shards(context) -> list:  # noqa: ANN001
     settings = settings_from_airflow(context.get("params"))
-    return wave.plan_collection_actions(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))
+    return wave.plan_shards(settings, now=dt.datetime.now(dt.timezone.utc))["shards"]
+
+
+@_fail_on_bad_input
+def plan_collection_actions(shard: list, context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    return wave.plan_collection_actions(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc),
+                                        shard=tuple(shard), import_first=False)
 
 
 # -- dispatch ---------------------------------------------------------------------------------------

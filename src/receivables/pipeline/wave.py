@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from receivables.ledger.schema import LedgerFormatError, LedgerRead, empty_quarantine
+from receivables.shards import SHARD_CUSTOMERS, WHOLE, Shard, check, only, shard_list
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class WaveSettings:
     disputes_file: str | None = None
     promises_file: str | None = None
     payment_plans_file: str | None = None
+    shard_customers: int = SHARD_CUSTOMERS                  # customers per planning shard (mapped tasks)
 
 
 def run_dir(settings: WaveSettings, as_of: dt.date) -> Path:
@@ -294,10 +296,11 @@ def load_ledger(settings: WaveSettings, manifest: dict, *, now: dt.datetime) -> 
     return summary
 
 
-def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # noqa: ANN001, ANN201
+def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date,  # noqa: ANN001, ANN201
+                          shard: Shard = WHOLE):
     """(receivable lines, customers, open items of `as_of` once today's cash is applied, the
     lines' open amounts on `as_of`): the auto allocations settle invoices the ledger does not
-    know are paid yet."""
+    know are paid yet. With a `shard`, of that shard's customers only."""
     from receivables.ledger.open_items import open_items, receivable_lines_open
     from receivables.matching.apply import apply_allocations
     from receivables.pipeline.ledger_cache import receivable_lines
@@ -307,6 +310,10 @@ def open_items_after_cash(engine, settings: WaveSettings, as_of: dt.date):  # no
     with engine.connect() as conn:
         customers = read_customers(conn)
         allocations = read_allocations(conn, as_of)
+    if shard[1] > 1:
+        lines = only(lines.assign(customer_id=lines["aux_account"].where(lines["aux_account"] != "", lines["account"])),
+                     shard).drop(columns="customer_id").reset_index(drop=True)
+        customers, allocations = only(customers, shard).reset_index(drop=True), only(allocations, shard)
     lines_open = receivable_lines_open(lines, as_of)
     items = open_items(lines, customers, as_of, settings.default_terms_days, lines_open=lines_open)
     return lines, customers, apply_allocations(items, allocations, as_of), lines_open
@@ -387,8 +394,9 @@ def import_registers(settings: WaveSettings, *, now: dt.datetime) -> dict:
     return counts
 
 
-def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa: ANN001
-    """Everything `plan_actions` needs on `as_of`, from the warehouse (after today's cash)."""
+def plan_inputs(engine, settings: WaveSettings, as_of: dt.date, shard: Shard = WHOLE) -> dict:  # noqa: ANN001
+    """Everything `plan_actions` needs on `as_of`, from the warehouse (after today's cash); with
+    a `shard`, for that shard's customers (planning is per customer)."""
     from receivables.scenarios.legal import LegalRulesError, load_rules
     from receivables.scenarios.registers import planning_registers
     from receivables.warehouse.store import (
@@ -399,19 +407,19 @@ def plan_inputs(engine, settings: WaveSettings, as_of: dt.date) -> dict:  # noqa
         read_risk,
     )
 
-    _, customers, items, _ = open_items_after_cash(engine, settings, as_of)
+    _, customers, items, _ = open_items_after_cash(engine, settings, as_of, shard)
     with engine.connect() as conn:
         customers = with_suppressed_channels(conn, customers)
-        registers = planning_registers(items, as_of, disputes=read_register_table(conn, "disputes"),
-                                       promises=read_register_table(conn, "promises"),
-                                       plans=read_register_table(conn, "payment_plans"))
+        registers = planning_registers(items, as_of, disputes=only(read_register_table(conn, "disputes"), shard),
+                                       promises=only(read_register_table(conn, "promises"), shard),
+                                       plans=only(read_register_table(conn, "payment_plans"), shard))
         # the step register is read for the cycles still open only: due on or after the earliest due date
         due = [pd.to_datetime(d).min() for d in (items.loc[items["item_type"] == "invoice", "due_date"],
                                                  registers["instalments"]["due_date"]) if len(d)]
-        done = read_done_steps(conn, as_of, since_due=min(due).date() if due else None)
-        risk = read_risk(conn, as_of)
-        allocations = read_allocations(conn, as_of)
-        before = previous_overdue_invoices(conn, as_of)
+        done = only(read_done_steps(conn, as_of, since_due=min(due).date() if due else None), shard)
+        risk = only(read_risk(conn, as_of), shard)
+        allocations = only(read_allocations(conn, as_of), shard)
+        before = only(previous_overdue_invoices(conn, as_of), shard)
     still_open = items[(items["item_type"] == "invoice") & (items["open_minor"] > 0)]
     settled = before.merge(still_open[["customer_id", "invoice_id"]], on=["customer_id", "invoice_id"],
                            how="left", indicator=True)
@@ -450,25 +458,47 @@ def scenario_policy(settings: WaveSettings):  # noqa: ANN201
     return load_policy(Path(settings.scenarios_file) if settings.scenarios_file else default_policy_path())
 
 
-def plan_collection_actions(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime) -> dict:
+def plan_shards(settings: WaveSettings, *, now: dt.datetime) -> dict:
+    """Before a planning run in shards: import the register files once (every shard reads them),
+    and split the customers into shards of `settings.shard_customers` (one shard for a portfolio
+    that size or smaller). Returns {"registers_imported", "customers", "shards": [[i, n], ...]}."""
+    from sqlalchemy import func, select
+
+    from receivables.warehouse.schema import customers
+
+    imported = import_registers(settings, now=now)
+    with _engine(settings).connect() as conn:
+        count = conn.execute(select(func.count()).select_from(customers)).scalar_one()
+    shards = shard_list(count, settings.shard_customers)
+    log.info("planning %d customers in %d shard(s) of at most %d", count, len(shards), settings.shard_customers)
+    return {"registers_imported": imported, "customers": count, "shards": [list(s) for s in shards]}
+
+
+def plan_collection_actions(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime, shard: Shard = WHOLE,
+                            import_first: bool = True) -> dict:
     """Today's collection actions from the scenarios, written to `collection_actions` (replacing
     those of `as_of`: planning the same day twice gives the same actions), with the step register
-    and the promises judged after today's cash."""
+    and the promises judged after today's cash.
+
+    `shard` (i, n): plan the customers of that shard only and replace only their rows (the DAG
+    maps this over `plan_shards`, which imports the registers first: `import_first=False`)."""
     from receivables.scenarios.planner import plan_actions
     from receivables.warehouse.store import replace_plan, save_promise_verdicts
 
+    shard = check(shard)
     policy = scenario_policy(settings)
-    imported = import_registers(settings, now=now)
+    imported = import_registers(settings, now=now) if import_first else {}
     engine = _engine(settings)
-    inputs = plan_inputs(engine, settings, as_of)
+    inputs = plan_inputs(engine, settings, as_of, shard)
     judged = inputs["promises"]
     result = plan_actions(inputs.pop("items"), inputs.pop("customers"), inputs.pop("risk"), policy, as_of,
                           country=settings.country, **inputs)
     with engine.begin() as conn:
-        replace_plan(conn, as_of, actions=result.actions, lines=result.lines, skipped=result.skipped)
+        replace_plan(conn, as_of, actions=result.actions, lines=result.lines, skipped=result.skipped, shard=shard)
         save_promise_verdicts(conn, judged)
     actions = result.actions
-    summary = {"as_of": as_of.isoformat(), "policy": policy.source, "registers_imported": imported,
+    summary = {"as_of": as_of.isoformat(), **({"shard": list(shard)} if shard[1] > 1 else {}),
+               "policy": policy.source, "registers_imported": imported,
                "actions": len(actions), "invoices": int(result.lines["invoice_id"].nunique()),
                "per_channel": {str(k): int(v) for k, v in actions["channel"].value_counts().sort_index().items()},
                "per_step": {str(k): int(v) for k, v in actions["step_id"].value_counts().sort_index().items()},

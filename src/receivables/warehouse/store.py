@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, case, delete, func, insert, literal, se
 from sqlalchemy import types as sa_types
 
 from receivables.ledger.schema import CUSTOMER_COLUMNS, LINE_COLUMNS, RECEIVABLE_ACCOUNT_PREFIX, conform
+from receivables.shards import WHOLE, Shard, in_shard
 from receivables.warehouse.db import bulk_insert, read_where_in
 from receivables.warehouse.schema import (
     aging_snapshots,
@@ -155,10 +156,21 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return frame
 
 
-def replace_day(conn: Connection, as_of: dt.date, frames: dict) -> None:
-    """Replace the rows of `as_of` in each table by its frame (a re-run or backfill rewrites that day only)."""
+def replace_day(conn: Connection, as_of: dt.date, frames: dict, *, shard: Shard = WHOLE) -> None:
+    """Replace the rows of `as_of` in each table by its frame (a re-run or backfill rewrites that
+    day only); with a `shard` of several, only the rows of that shard's customers."""
     for table in frames:
-        conn.execute(delete(table).where(table.c.as_of == as_of))
+        if shard[1] == 1:
+            conn.execute(delete(table).where(table.c.as_of == as_of))
+            continue
+        # Deleted by the key that follows as_of in the primary key (action_key, customer_id): its
+        # index serves the deletes, and each of its values belongs to one customer.
+        key = next(c for c in table.primary_key.columns if c.name != "as_of")
+        present = pd.DataFrame(conn.execute(select(key, table.c.customer_id).where(table.c.as_of == as_of)).all(),
+                               columns=["key", "customer_id"])
+        mine = present.loc[in_shard(present["customer_id"], shard), "key"].unique().tolist()
+        for start in range(0, len(mine), 500):
+            conn.execute(delete(table).where(table.c.as_of == as_of, key.in_(mine[start:start + 500])))
     day = pd.Timestamp(as_of)
     for table, frame in frames.items():
         bulk_insert(conn, table, frame.assign(as_of=day))
@@ -297,8 +309,9 @@ def save_promise_verdicts(conn: Connection, judged: pd.DataFrame) -> None:
 
 
 def replace_plan(conn: Connection, as_of: dt.date, *, actions: pd.DataFrame, lines: pd.DataFrame,
-                 skipped: pd.DataFrame) -> None:
-    """Replace the collection actions of `as_of`, their lines and the step register of that run."""
+                 skipped: pd.DataFrame, shard: Shard = WHOLE) -> None:
+    """Replace the collection actions of `as_of`, their lines and the step register of that run
+    (of the customers of `shard` only, when the plan was made in shards)."""
     from receivables.scenarios.planner import PASSING_REASONS
 
     planned = lines.merge(actions[["action_key", "step_id"]].drop_duplicates(), on=["action_key", "step_id"])
@@ -310,7 +323,8 @@ def replace_plan(conn: Connection, as_of: dt.date, *, actions: pd.DataFrame, lin
     steps = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) \
         else parts[0]
     steps = steps.drop_duplicates(["customer_id", "invoice_id", "step_id", "outcome", "reason", "action_key"])
-    replace_day(conn, as_of, {collection_actions: actions, collection_action_lines: lines, collection_steps: steps})
+    replace_day(conn, as_of, {collection_actions: actions, collection_action_lines: lines, collection_steps: steps},
+                shard=shard)
 
 
 def read_done_steps(conn: Connection, before: dt.date, *, since_due: dt.date | None = None) -> pd.DataFrame:
