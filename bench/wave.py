@@ -33,11 +33,14 @@ created and dropped on the `--warehouse` PostgreSQL server):
 
     extract_ledger  validate_ledger  load_ledger  extract_bank_statements  validate_bank_lines
     match_bank_lines  apply_matches  score_customers  plan_collection_actions  compute_aging
+    (plan_collection_actions as the DAG runs it: plan_shards, then one process per customer shard,
+    at most --workers at once: 1 shard for the medium portfolio, 2 for the large one)
     prepare_dispatch  record_approvals  send_emails  send_sms  print_letters  publish_call_list
     summarise_dispatch  compute_kpis
 
 Dispatch runs on the file outbox (no provider keys; `today` = as_of so nothing is suppressed,
-every formal notice approved by "bench"). PDF letters render at ~5 letters/s/core, so the
+every formal notice approved by "bench"). PDF letters render at ~10-17 letters/s/core (the
+wave's day is mostly two-page statements), so the
 dispatch stages are reported apart from the wave, and `--letters N` (default 200) prints one
 part of the letter outbox holding about N letters (part 0 of ceil(pending/N), the same hashing
 the mapped print tasks use); the output says how many were printed out of how many ready, and
@@ -87,8 +90,8 @@ DISPATCH = ("prepare_dispatch", "record_approvals", "send_emails", "send_sms", "
             "summarise_dispatch")
 STAGES = WAVE + DISPATCH + ("compute_kpis",)
 # What each stage waits for, as in dags/ar_collections_daily.py (the approval and batch-count tasks
-# folded into their neighbours). print_letters is not in the DAG's place: it renders PDFs at ~5
-# letters/s/core, so the bench prints after the rest (the target leaves printing out) and
+# folded into their neighbours). print_letters is not in the DAG's place: it renders PDFs at
+# ~10-17 letters/s/core, so the bench prints after the rest (the target leaves printing out) and
 # summarise_dispatch counts the letters as still pending.
 AFTER = {"validate_ledger": ["extract_ledger"], "load_ledger": ["validate_ledger"],
          "validate_bank_lines": ["extract_bank_statements"],
