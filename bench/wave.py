@@ -33,8 +33,9 @@ created and dropped on the `--warehouse` PostgreSQL server):
 
     extract_ledger  validate_ledger  load_ledger  extract_bank_statements  validate_bank_lines
     match_bank_lines  apply_matches  score_customers  plan_collection_actions  compute_aging
-    (plan_collection_actions as the DAG runs it: plan_shards, then one process per customer shard,
-    at most --workers at once: 1 shard for the medium portfolio, 2 for the large one)
+    (score_customers and plan_collection_actions as the DAG runs them: the model trained once, or
+    the registers imported once, then one process per customer shard, at most --workers at once:
+    1 shard for the medium portfolio, 2 for the large one; then the scores ranked and written)
     prepare_dispatch  record_approvals  send_emails  send_sms  print_letters  publish_call_list
     summarise_dispatch  compute_kpis
 
@@ -314,7 +315,7 @@ def run_stage(name: str, state: dict) -> dict:
     if name == "apply_matches":
         return cash.apply_matches(settings, AS_OF)
     if name == "score_customers":
-        return wave.score_customers(settings, AS_OF, now=NOW)
+        return score_in_shards(settings, state)
     if name == "plan_collection_actions":
         return plan_in_shards(settings, state)
     if name == "compute_aging":
@@ -344,28 +345,42 @@ def run_stage(name: str, state: dict) -> dict:
     raise ValueError(name)
 
 
-def _plan_shard(args: tuple) -> dict:
+def _shard(args: tuple) -> dict:
     from receivables.pipeline import wave
 
-    state, shard = args
+    stage, state, shard = args
+    if stage == "score":
+        return wave.score_shard(settings_for(state), AS_OF, tuple(shard))
     return wave.plan_collection_actions(settings_for(state), AS_OF, now=NOW, shard=tuple(shard), import_first=False)
 
 
-def plan_in_shards(settings, state: dict) -> dict:  # noqa: ANN001
-    """As the DAG: plan_shards (registers, shard count), then one process per customer shard, at
-    most --workers at once (the mapped plan_collection_actions tasks; nothing else runs then)."""
+def _mapped(stage: str, state: dict, shards: list) -> list[dict]:
+    """One process per customer shard, at most --workers at once, as the DAG's mapped task runs
+    them (nothing else runs beside them: they are alone on the critical path)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    if len(shards) == 1:
+        return [_shard((stage, state, shards[0]))]
+    with ProcessPoolExecutor(max_workers=state.get("workers", 2), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_shard, [(stage, state, shard) for shard in shards]))
+
+
+def score_in_shards(settings, state: dict) -> dict:  # noqa: ANN001
+    """As the DAG: train_scoring_model, score_customers mapped over the shards, publish_scores."""
+    from receivables.pipeline import wave
+
+    shards = wave.train_scoring_model(settings, AS_OF, now=NOW)["shards"]
+    _mapped("score", state, shards)
+    return {"shards": len(shards), **wave.publish_scores(settings, AS_OF, now=NOW)}
+
+
+def plan_in_shards(settings, state: dict) -> dict:  # noqa: ANN001
+    """As the DAG: plan_shards (registers, shard count), then plan_collection_actions mapped."""
     from receivables.pipeline import wave
 
     shards = wave.plan_shards(settings, now=NOW)["shards"]
-    if len(shards) == 1:
-        results = [_plan_shard((state, shards[0]))]
-    else:
-        with ProcessPoolExecutor(max_workers=state.get("workers", 2),
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_plan_shard, [(state, shard) for shard in shards]))
+    results = _mapped("plan", state, shards)
     per_channel: dict[str, int] = {}
     for result in results:
         for channel, count in result["per_channel"].items():
@@ -525,7 +540,8 @@ def brief(name: str, result: dict) -> str:
             "validate_bank_lines": lambda r: [(f.get("rows_valid"), f.get("new_lines")) for f in r.get("files", [])],
             "match_bank_lines": lambda r: {k: v for k, v in r.items() if k not in ("as_of", "ledger_cutoff")},
             "apply_matches": lambda r: {k: r.get(k) for k in ("allocations", "applied", "worklist", "exceptions")},
-            "score_customers": lambda r: {k: r.get(k) for k in ("model", "auc", "customers", "invoices_scored")},
+            "score_customers": lambda r: {k: r.get(k) for k in ("shards", "model", "auc", "customers",
+                                                                 "invoices_scored")},
             "plan_collection_actions": lambda r: {k: r.get(k) for k in ("shards", "actions", "invoices", "per_channel",
                                                                          "awaiting_approval")},
             "compute_aging": lambda r: {k: r.get(k) for k in ("open_items", "customers_with_balance", "overdue_items")},

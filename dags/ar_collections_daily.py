@@ -30,10 +30,12 @@ before it wrote; a backfill day whose previous run has not succeeded fails at on
 5. **match_bank_lines**: receipts the ledger does not know yet matched to open items (references,
    payer, amounts); **apply_matches**: allocations and exceptions to the warehouse, a lettering
    export for the accounting system. Nobody is reminded of an invoice paid today.
-6. **score_customers**: payer profile per customer, and for every open invoice the probability
-   of being paid late (and more than 30 days late) and its expected payment date, from a model
-   trained on the ledger's history up to `as_of` (rules when the history is thin); a risk score
-   0–100 and class per customer with its drivers in words. Model metrics in `scoring_models`.
+6. **train_scoring_model → score_customers → publish_scores**: a model trained once on the
+   ledger's history up to `as_of` (rules when the history is thin); then, mapped over customer
+   shards, the payer profile per customer and, for every open invoice, the probability of being
+   paid late (and more than 30 days late) and its expected payment date; then a risk score
+   0–100 and class per customer (its exposure ranked across all shards) with its drivers in
+   words. Model metrics in `scoring_models`.
 7. **plan_shards → plan_collection_actions**: the register files (disputes, promises, payment
    plans) imported once; then, mapped over customer shards (one shard up to
    `receivables_shard_customers`, 250,000 by default), today's reminders from the collection
@@ -146,10 +148,23 @@ def ar_collections_daily():
         return tasks.apply_matches(context)
 
     @task
-    def score_customers(**context) -> dict:
+    def train_scoring_model(**context) -> list:
+        """The model, trained once on the whole history; returns the customer shards to score."""
         from receivables.pipeline import tasks
 
-        return tasks.score_customers(context)
+        return tasks.train_scoring_model(context)
+
+    @task(map_index_template="{{ task.op_kwargs['shard'] }}")
+    def score_customers(shard: list, **context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.score_customers(shard, context)
+
+    @task
+    def publish_scores(**context) -> dict:
+        from receivables.pipeline import tasks
+
+        return tasks.publish_scores(context)
 
     @task
     def plan_shards(**context) -> list:
@@ -250,8 +265,10 @@ def ar_collections_daily():
     bank = validate_bank_lines(extract_bank_statements())
     matched = match_bank_lines()
     [ledger, bank] >> matched
+    to_score = train_scoring_model()
+    matched >> apply_matches() >> to_score
     shards = plan_shards()
-    matched >> apply_matches() >> score_customers() >> shards
+    score_customers.expand(shard=to_score) >> publish_scores() >> shards
     planned = plan_collection_actions.expand(shard=shards)
     aged = planned >> compute_aging()
     prepared = prepare_dispatch()

@@ -82,10 +82,14 @@ def test_the_daily_wave_loads_the_ledger_applies_cash_then_scores_plans_and_ages
     assert dag.get_task("match_bank_lines").upstream_task_ids == {"load_ledger", "validate_bank_lines"}
     assert dag.get_task("apply_matches").upstream_task_ids == {"match_bank_lines"}
     # Nobody is scored on an invoice paid this morning; the KPIs come last (DESIGN.md's wave).
-    assert dag.get_task("score_customers").upstream_task_ids == {"apply_matches"}
+    # Trained once, scored per customer shard (mapped), ranked and written once.
+    assert dag.get_task("train_scoring_model").upstream_task_ids == {"apply_matches"}
+    assert dag.get_task("score_customers").upstream_task_ids == {"train_scoring_model"}
+    assert type(dag.get_task("score_customers")).__name__.endswith("MappedOperator")
+    assert dag.get_task("publish_scores").upstream_task_ids == {"score_customers"}
     # Reminders are planned from today's scores, one mapped task per customer shard (the register
     # files imported once before); the KPIs come after, as in DESIGN.md's wave.
-    assert dag.get_task("plan_shards").upstream_task_ids == {"score_customers"}
+    assert dag.get_task("plan_shards").upstream_task_ids == {"publish_scores"}
     assert dag.get_task("plan_collection_actions").upstream_task_ids == {"plan_shards"}
     assert type(dag.get_task("plan_collection_actions")).__name__.endswith("MappedOperator")
     assert dag.get_task("compute_aging").upstream_task_ids == {"plan_collection_actions"}

@@ -89,3 +89,50 @@ def test_scores_are_stored_after_todays_cash_and_a_rerun_replaces_them(warehouse
     assert kind == first["model"] == "gbm" and abs(auc - first["auc"]) < 1e-3
     wave.score_customers(settings, AS_OF, now=NOW)
     assert stored() == state                                   # replaced, not added: same rows, same scores
+
+
+def test_customers_scored_in_shards_get_exactly_the_scores_of_the_whole_portfolio(warehouse_url, tmp_path,
+                                                                                  demo_portfolio):
+    # A large portfolio is scored by one mapped task per customer shard, with the model trained
+    # once on everyone's history; the risk score ranks each exposure across all shards.
+    from receivables.warehouse.schema import invoice_predictions, payer_profiles, risk_scores, scoring_models
+
+    settings = demo_settings(warehouse_url, tmp_path, demo_portfolio)
+    run_day(settings)
+    engine = make_engine(warehouse_url)
+
+    def stored() -> dict:
+        with engine.connect() as conn:
+            frames = {t.name: pd.read_sql(select(t).where(t.c.as_of == AS_OF), conn)
+                      for t in (invoice_predictions, payer_profiles, risk_scores)}
+            frames["model"] = pd.read_sql(select(scoring_models.c.kind, scoring_models.c.auc, scoring_models.c.metrics,
+                                                 scoring_models.c.artifact_sha256), conn)
+        return {name: f.sort_values(list(f.columns[:3])).reset_index(drop=True) for name, f in frames.items()}
+
+    whole = wave.score_customers(settings, AS_OF, now=NOW)
+    at_once = stored()
+    settings.shard_customers = 25
+    trained = wave.train_scoring_model(settings, AS_OF, now=NOW)
+    assert trained["shards"] == [[0, 3], [1, 3], [2, 3]] and trained["model"] == "gbm"
+    parts = [wave.score_shard(settings, AS_OF, tuple(shard)) for shard in trained["shards"]]
+    assert sum(p["customers"] for p in parts) == whole["customers"] and all(p["customers"] for p in parts)
+    published = wave.publish_scores(settings, AS_OF, now=NOW)
+    assert published == whole
+    for name, frame in stored().items():
+        pd.testing.assert_frame_equal(frame, at_once[name])
+    assert set(at_once["risk_scores"]["risk_class"]) >= {"low", "medium"}
+
+
+def test_scores_are_not_published_while_a_shard_is_missing(warehouse_url, tmp_path, demo_portfolio):
+    import pytest
+
+    settings = demo_settings(warehouse_url, tmp_path, demo_portfolio)
+    run_day(settings)
+    settings.shard_customers = 25
+    trained = wave.train_scoring_model(settings, AS_OF, now=NOW)
+    for shard in trained["shards"][:-1]:
+        wave.score_shard(settings, AS_OF, tuple(shard))
+    with pytest.raises(RuntimeError, match="shard 2 of 3 was not scored"):
+        wave.publish_scores(settings, AS_OF, now=NOW)
+    with pytest.raises(ValueError, match=r"shard 0 of 2 is not one of this run's \[\[0, 3\]"):
+        wave.score_shard(settings, AS_OF, (0, 2))

@@ -171,9 +171,19 @@ def apply_matches(context) -> dict:  # noqa: ANN001
     return cash.apply_matches(settings_from_airflow(context.get("params")), as_of_from_context(context))
 
 
-def score_customers(context) -> dict:  # noqa: ANN001
+def train_scoring_model(context) -> list:  # noqa: ANN001
     settings = settings_from_airflow(context.get("params"))
-    return wave.score_customers(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))
+    return wave.train_scoring_model(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))["shards"]
+
+
+def score_customers(shard: list, context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    return wave.score_shard(settings, as_of_from_context(context), tuple(shard))
+
+
+def publish_scores(context) -> dict:  # noqa: ANN001
+    settings = settings_from_airflow(context.get("params"))
+    return wave.publish_scores(settings, as_of_from_context(context), now=dt.datetime.now(dt.timezone.utc))
 
 
 @_fail_on_bad_input

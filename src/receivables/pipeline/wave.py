@@ -21,6 +21,8 @@ import glob
 import hashlib
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -336,39 +338,130 @@ def compute_aging(settings: WaveSettings, as_of: dt.date) -> dict:
                               for currency, per in items.groupby("currency")}}
 
 
-def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime) -> dict:
-    """Payer profiles, a prediction per open invoice and a risk score per customer for `as_of`,
-    from the ledger as it stood then and today's cash; the fitted model goes to the run folder."""
+def _scores_dir(settings: WaveSettings, as_of: dt.date) -> Path:
+    return run_dir(settings, as_of) / "scores"
+
+
+def _recorded_registers(conn, shard: Shard = WHOLE) -> dict:  # noqa: ANN001
+    """Dispute and broken-promise rates, where they are recorded (None when nothing is)."""
+    from receivables.warehouse.store import read_register_table
+
+    recorded = {kind: only(read_register_table(conn, kind), shard) for kind in ("disputes", "promises")}
+    return {kind: (frame if not frame.empty else None) for kind, frame in recorded.items()}
+
+
+def train_scoring_model(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime, shards: bool = True) -> dict:
+    """Scoring, step 1 of 3 (once per run): the late-payment model of the whole portfolio's
+    history up to `as_of`, into the run folder (`late_payment_model.joblib`, `scores/`) with the
+    invoice history and what the shards need; returns {"shards": [[i, n], ...], "model", "auc"}
+    (one shard up to `settings.shard_customers` customers, or with `shards=False`)."""
     import joblib
 
-    from receivables.scoring.portfolio import score_portfolio
-    from receivables.warehouse.store import replace_scores
-
-    from receivables.warehouse.store import read_register_table
+    from receivables.scoring.history import invoice_history
+    from receivables.scoring.portfolio import idle_customers, idle_usual_median, train_model
 
     engine = _engine(settings)
     lines, customers, items, lines_open = open_items_after_cash(engine, settings, as_of)
-    with engine.connect() as conn:   # dispute and broken-promise rates, where they are recorded
-        recorded = {kind: read_register_table(conn, kind) for kind in ("disputes", "promises")}
-    recorded = {kind: (frame if not frame.empty else None) for kind, frame in recorded.items()}
-    result = score_portfolio(lines, customers, items, as_of, default_terms_days=settings.default_terms_days,
-                             ledger_currency=settings.ledger_currency, country=settings.country,
-                             min_settled=settings.min_settled_invoices, lines_open=lines_open, **recorded)
-    report = result.model.report
-    artifact, digest = "", ""
-    if report.kind == "gbm":
-        path = run_dir(settings, as_of) / "late_payment_model.joblib"
-        joblib.dump(result.model, path)
-        artifact, digest = str(path), sha256_of(path)
+    history = invoice_history(lines, customers, as_of, settings.default_terms_days, lines_open=lines_open)
+    model = train_model(history, customers, as_of, ledger_currency=settings.ledger_currency, country=settings.country,
+                        min_settled=settings.min_settled_invoices)
+    folder = _scores_dir(settings, as_of)
+    shutil.rmtree(folder, ignore_errors=True)      # an earlier run's shards are never read again
+    folder.mkdir(parents=True)
+    path = run_dir(settings, as_of) / "late_payment_model.joblib"
+    joblib.dump(model, path)
+    history.to_parquet(folder / "history.parquet", index=False)
+    customer_count = len(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"]))
+    split = shard_list(customer_count, settings.shard_customers) if shards else [WHOLE]
+    report = model.report
+    training = {"kind": report.kind, "reason": report.reason, "metrics": report.metrics, "rows": report.rows,
+                "artifact_path": str(path) if report.kind == "gbm" else "",
+                "artifact_sha256": sha256_of(path) if report.kind == "gbm" else "",
+                "usual_fallback": idle_usual_median(history, idle_customers(history, items, customers)),
+                "shards": [list(s) for s in split], "trained_at": now.isoformat()}
+    (folder / "training.json").write_text(json.dumps(training, default=float))
     metric = report.metrics.get
-    with engine.begin() as conn:
+    log.info("model of %s: %s (%s); scoring %d customers in %d shard(s)", as_of, report.kind, report.reason,
+             customer_count, len(split))
+    return {"as_of": as_of.isoformat(), "model": report.kind,
+            "auc": round(metric("auc"), 4) if metric("auc") is not None else None, "shards": training["shards"]}
+
+
+def _part_dir(settings: WaveSettings, as_of: dt.date, shard: Shard) -> Path:
+    return _scores_dir(settings, as_of) / f"shard-{shard[0]}-of-{shard[1]}"
+
+
+def score_shard(settings: WaveSettings, as_of: dt.date, shard: Shard = WHOLE) -> dict:
+    """Scoring, step 2 (mapped over the shards): profiles, predictions and drivers of the
+    customers of `shard`, with the run's model, into `scores/shard-<i>-of-<n>/`."""
+    import joblib
+
+    from receivables.scoring.portfolio import score_part
+
+    shard = check(shard)
+    folder = _scores_dir(settings, as_of)
+    training = json.loads((folder / "training.json").read_text())
+    if list(shard) not in training["shards"]:
+        raise ValueError(f"shard {shard[0]} of {shard[1]} is not one of this run's {training['shards']}")
+    model = joblib.load(run_dir(settings, as_of) / "late_payment_model.joblib")
+    engine = _engine(settings)
+    _, customers, items, _ = open_items_after_cash(engine, settings, as_of, shard)
+    portfolio = pd.read_parquet(folder / "history.parquet")
+    history = only(portfolio, shard).reset_index(drop=True) if shard[1] > 1 else portfolio
+    with engine.connect() as conn:
+        recorded = _recorded_registers(conn, shard)
+    part = score_part(model, history, customers, items, as_of, default_terms_days=settings.default_terms_days,
+                      ledger_currency=settings.ledger_currency, country=settings.country,
+                      usual_fallback=training["usual_fallback"], portfolio=portfolio if shard[1] > 1 else None,
+                      **recorded)
+    out = _part_dir(settings, as_of, shard)
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    part.profiles.to_parquet(staging / "profiles.parquet", index=False)
+    part.predictions.to_parquet(staging / "predictions.parquet", index=False)
+    part.customer_p.to_parquet(staging / "customer_p.parquet", index=False)
+    part.drivers.rename("drivers").rename_axis("customer_id").reset_index().to_parquet(staging / "drivers.parquet",
+                                                                                        index=False)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+    return {"as_of": as_of.isoformat(), **({"shard": list(shard)} if shard[1] > 1 else {}),
+            "customers": len(part.profiles), "invoices_scored": len(part.predictions)}
+
+
+def publish_scores(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime) -> dict:
+    """Scoring, step 3 (once): every shard's customers ranked together (the risk score weighs
+    the exposure's rank across the portfolio) and written with the model's row, replacing
+    those of `as_of`."""
+    import joblib
+
+    from receivables.scoring.portfolio import ScoredPart, rank_risk
+    from receivables.warehouse.store import replace_scores
+
+    folder = _scores_dir(settings, as_of)
+    training = json.loads((folder / "training.json").read_text())
+    model = joblib.load(run_dir(settings, as_of) / "late_payment_model.joblib")
+    parts = []
+    for shard in training["shards"]:
+        part = _part_dir(settings, as_of, tuple(shard))
+        if not part.exists():
+            raise RuntimeError(f"{part}: shard {shard[0]} of {shard[1]} was not scored")
+        drivers = pd.read_parquet(part / "drivers.parquet")
+        parts.append(ScoredPart(profiles=pd.read_parquet(part / "profiles.parquet"),
+                                predictions=pd.read_parquet(part / "predictions.parquet"),
+                                customer_p=pd.read_parquet(part / "customer_p.parquet"),
+                                drivers=pd.Series(drivers["drivers"].to_numpy(), index=drivers["customer_id"])))
+    result = rank_risk(parts, model)
+    report = result.model.report
+    metric = report.metrics.get
+    with _engine(settings).begin() as conn:
         replace_scores(conn, as_of, profiles=result.profiles,
                        predictions=result.predictions.assign(model_kind=report.kind), risk=result.risk, model={
                            "kind": report.kind, "reason": report.reason, "auc": metric("auc"),
                            "brier": metric("brier"), "auc_30": metric("auc_30"), "brier_30": metric("brier_30"),
                            "mae_days": metric("mae_days"), "rows": json.dumps(report.rows),
-                           "metrics": json.dumps(report.metrics), "artifact_path": artifact,
-                           "artifact_sha256": digest, "trained_at": now})
+                           "metrics": json.dumps(report.metrics), "artifact_path": training["artifact_path"],
+                           "artifact_sha256": training["artifact_sha256"], "trained_at": now})
     classes = result.risk["risk_class"].value_counts()
     summary = {"as_of": as_of.isoformat(), "model": report.kind, "reason": report.reason,
                "auc": round(metric("auc"), 4) if metric("auc") is not None else None,
@@ -376,6 +469,15 @@ def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime)
                "risk_classes": {c: int(classes.get(c, 0)) for c in ("low", "medium", "high", "critical")}}
     log.info("scores of %s: %s", as_of, summary)
     return summary
+
+
+def score_customers(settings: WaveSettings, as_of: dt.date, *, now: dt.datetime) -> dict:
+    """Payer profiles, a prediction per open invoice and a risk score per customer for `as_of`,
+    from the ledger as it stood then and today's cash; the fitted model goes to the run folder.
+    The three steps in one process (the DAG maps step 2 over customer shards)."""
+    train_scoring_model(settings, as_of, now=now, shards=False)
+    score_shard(settings, as_of, WHOLE)
+    return publish_scores(settings, as_of, now=now)
 
 
 def import_registers(settings: WaveSettings, *, now: dt.datetime) -> dict:

@@ -41,9 +41,11 @@ def _delays(history: pd.DataFrame) -> pd.DataFrame:
                          "days": settled["days_late"].to_numpy(dtype="int64")})
 
 
-def expected_days_late(history: pd.DataFrame, customer_ids: pd.Series, days_overdue: np.ndarray) -> np.ndarray:
+def expected_days_late(history: pd.DataFrame, customer_ids: pd.Series, days_overdue: np.ndarray, *,
+                       portfolio: pd.DataFrame | None = None) -> np.ndarray:
     """Per invoice: the mean of its customer's past delays longer than `days_overdue` (the
-    invoice is unpaid after that many days), else the portfolio's, else `days_overdue` + 14."""
+    invoice is unpaid after that many days), else the portfolio's (`portfolio`: the whole
+    portfolio's history when `history` is a shard's), else `days_overdue` + 14."""
     delays = _delays(history)
     o = np.asarray(days_overdue, dtype="int64")
     wanted = np.asarray(customer_ids, dtype=object)
@@ -61,7 +63,7 @@ def expected_days_late(history: pd.DataFrame, customer_ids: pd.Series, days_over
     end = np.searchsorted(key, q + _SPAN, side="left")
     n = end - start
     own = (csum[end] - csum[start]) / np.maximum(n, 1)
-    portfolio = np.sort(d).astype("float64")
+    portfolio = np.sort(d if portfolio is None else _delays(portfolio)["days"].to_numpy()).astype("float64")
     psum = np.concatenate([[0.0], np.cumsum(portfolio)])
     pstart = np.searchsorted(portfolio, np.where(o > 0, o, -_OFFSET), side="right")
     pn = portfolio.size - pstart
@@ -125,12 +127,13 @@ def regular_payment_days(history: pd.DataFrame, as_of: dt.date) -> pd.Series:
 
 
 def expected_payment_dates(history: pd.DataFrame, invoices: pd.DataFrame, as_of: dt.date,
-                           country: str = "FR") -> pd.Series:
+                           country: str = "FR", *, portfolio: pd.DataFrame | None = None) -> pd.Series:
     """Per open invoice (customer_id, due_date, days_overdue): the expected payment date."""
     from receivables.calendar import roll_forward
 
     after = pd.Timestamp(as_of) + pd.Timedelta(days=1)
-    days = np.rint(expected_days_late(history, invoices["customer_id"], invoices["days_overdue"].to_numpy()))
+    days = np.rint(expected_days_late(history, invoices["customer_id"], invoices["days_overdue"].to_numpy(),
+                                      portfolio=portfolio))
     target = (invoices["due_date"].reset_index(drop=True)
               + pd.to_timedelta(days, unit="D")).clip(lower=after)
     snapped = snap_to_payment_day(target, invoices["customer_id"].reset_index(drop=True).map(

@@ -60,8 +60,10 @@ def conditional_late(raw: pd.DataFrame, days_overdue: np.ndarray) -> tuple[np.nd
 
 
 def predict_items(model: LatePaymentModel, history: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame,
-                  as_of: dt.date, *, ledger_currency: str = "EUR", country: str = "FR") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(PREDICTION_COLUMNS per open invoice, their FEATURES rows)."""
+                  as_of: dt.date, *, ledger_currency: str = "EUR", country: str = "FR",
+                  portfolio: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(PREDICTION_COLUMNS per open invoice, their FEATURES rows); `portfolio`: the whole
+    portfolio's history when `history` is a shard's (the delays of customers without their own)."""
     invoices = items[items["item_type"] == "invoice"].reset_index(drop=True)
     if invoices.empty:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PREDICTION_DTYPES.items()}), pd.DataFrame(columns=FEATURES)
@@ -72,14 +74,17 @@ def predict_items(model: LatePaymentModel, history: pd.DataFrame, items: pd.Data
     p, p30 = conditional_late(raw, invoices["days_overdue"].to_numpy())
     out = invoices[["customer_id", "invoice_id", "currency", "open_minor", "due_date", "days_overdue"]].copy()
     out["p_late"], out["p_late_30"] = p, p30
-    out["expected_payment_date"] = expected_payment_dates(history, invoices, as_of, country).to_numpy()
+    out["expected_payment_date"] = expected_payment_dates(history, invoices, as_of, country,
+                                                          portfolio=portfolio).to_numpy()
     out["expected_days_late"] = (out["expected_payment_date"] - out["due_date"]).dt.days.astype("int64")
     return out[PREDICTION_COLUMNS], X
 
 
 def _next_invoice_queries(history: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index, as_of: dt.date,
-                          default_terms_days: int, ledger_currency: str) -> pd.DataFrame:
-    """A hypothetical invoice per customer issued on `as_of`: its usual amount and terms."""
+                          default_terms_days: int, ledger_currency: str,
+                          usual_fallback: float | None = None) -> pd.DataFrame:
+    """A hypothetical invoice per customer issued on `as_of`: its usual amount and terms (a
+    customer with no history: `usual_fallback`, by default the median usual amount of `ids`)."""
     after = pd.Timestamp(as_of) + pd.Timedelta(days=1)
     usual = history.groupby("customer_id")["original_minor"].median().reindex(ids)
     terms = (history["due_date"] - history["doc_date"]).dt.days.groupby(history["customer_id"]).median().reindex(ids)
@@ -87,22 +92,54 @@ def _next_invoice_queries(history: pd.DataFrame, customers: pd.DataFrame, ids: p
                     if len(customers) else pd.Series(pd.NA, index=ids, dtype="Float64"))
     terms = master_terms.fillna(terms.astype("Float64")).fillna(default_terms_days).astype("int64")
     today = pd.Timestamp(as_of)
+    if usual_fallback is None:
+        usual_fallback = idle_usual_median(history, ids)
     return pd.DataFrame({"customer_id": ids.to_numpy(), "invoice_id": "", "currency": ledger_currency, "at": after,
                          "doc_date": today, "due_date": today + pd.to_timedelta(terms.to_numpy(), unit="D"),
-                         "original_minor": usual.fillna(usual.median() if usual.notna().any() else 0).to_numpy()})
+                         "original_minor": usual.fillna(usual_fallback).to_numpy()})
 
 
-def score_portfolio(lines: pd.DataFrame, customers: pd.DataFrame, items: pd.DataFrame, as_of: dt.date, *,
-                    default_terms_days: int = 30, ledger_currency: str = "EUR", country: str = "FR",
-                    min_settled: int = MIN_SETTLED, disputes: pd.DataFrame | None = None,
-                    promises: pd.DataFrame | None = None, seed: int = 0,
-                    lines_open: pd.DataFrame | None = None) -> ScoringResult:
-    history = invoice_history(lines, customers, as_of, default_terms_days, lines_open=lines_open)
+def idle_usual_median(history: pd.DataFrame, idle: pd.Index) -> float:
+    """The median usual invoice amount of the `idle` customers (nothing open) that have a history:
+    the amount of the next invoice of an idle customer without one."""
+    usual = history.groupby("customer_id")["original_minor"].median().reindex(idle)
+    return float(usual.median()) if usual.notna().any() else 0.0
+
+
+def idle_customers(history: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame) -> pd.Index:
+    """The customers with a profile (master, history or open items) and no open invoice."""
+    ids = pd.Index(sorted(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"])))
+    return ids.difference(pd.Index(items.loc[items["item_type"] == "invoice", "customer_id"].unique()))
+
+
+def train_model(history: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, *, ledger_currency: str = "EUR",
+                country: str = "FR", min_settled: int = MIN_SETTLED, seed: int = 0) -> LatePaymentModel:
+    """The late-payment model of the whole portfolio's history, with its backtest metrics."""
     model = train(history, customers, as_of, ledger_currency=ledger_currency, min_settled=min_settled, seed=seed)
     model.report.metrics.update(backtest(history, as_of, country=country))
+    return model
+
+
+@dataclass
+class ScoredPart:
+    """The scores of some customers (all, or a shard) before their risk is ranked."""
+    profiles: pd.DataFrame
+    predictions: pd.DataFrame
+    customer_p: pd.DataFrame     # customer_id, p_late, p_late_30, expected_late_minor
+    drivers: pd.Series           # per customer_id, the drivers in words
+
+
+def score_part(model: LatePaymentModel, history: pd.DataFrame, customers: pd.DataFrame, items: pd.DataFrame,
+               as_of: dt.date, *, default_terms_days: int = 30, ledger_currency: str = "EUR", country: str = "FR",
+               disputes: pd.DataFrame | None = None, promises: pd.DataFrame | None = None,
+               usual_fallback: float | None = None, portfolio: pd.DataFrame | None = None) -> ScoredPart:
+    """Profiles, predictions, per-customer probabilities and drivers of the customers of
+    `history`/`items`/`customers` (each customer's figures depend on its own rows, the model and
+    two portfolio figures: `usual_fallback` and `portfolio`, the whole history; given those, a
+    shard gives its customers the figures the whole portfolio would)."""
     profiles = payer_profiles(history, items, customers, as_of, ledger_currency, disputes, promises)
     predictions, X = predict_items(model, history, items, customers, as_of, ledger_currency=ledger_currency,
-                                   country=country)
+                                   country=country, portfolio=portfolio)
 
     # Per customer: amount-weighted probabilities over open invoices, else its next invoice's.
     weights = predictions["open_minor"].clip(lower=1).to_numpy(dtype="float64")
@@ -115,7 +152,8 @@ def score_portfolio(lines: pd.DataFrame, customers: pd.DataFrame, items: pd.Data
     idle = pd.Index(profiles["customer_id"]).difference(customer_p.index)
     rows_X, rows_ids, rows_w = [X], [predictions["customer_id"]], [weights]
     if len(idle):
-        nxt = _next_invoice_queries(history, customers, idle, as_of, default_terms_days, ledger_currency)
+        nxt = _next_invoice_queries(history, customers, idle, as_of, default_terms_days, ledger_currency,
+                                    usual_fallback)
         X_next = features(history, nxt, customers, ledger_currency)
         raw = model.predict(X_next)
         customer_p = pd.concat([customer_p, pd.DataFrame(
@@ -132,5 +170,29 @@ def score_portfolio(lines: pd.DataFrame, customers: pd.DataFrame, items: pd.Data
         ids = pd.concat([rows_ids[k] for k in scored], ignore_index=True)
         drivers = driver_texts(contributions(model, X_all), X_all, ids, np.concatenate([rows_w[k] for k in scored]),
                                profiles)
-    risk = risk_scores(customer_p.reset_index(), profiles, drivers, model.kind)
+    return ScoredPart(profiles=profiles, predictions=predictions, customer_p=customer_p.reset_index(),
+                      drivers=drivers)
+
+
+def rank_risk(parts: list[ScoredPart], model: LatePaymentModel) -> ScoringResult:
+    """The risk scores of every customer of `parts` (the exposure is ranked across all of them)."""
+    profiles = pd.concat([p.profiles for p in parts], ignore_index=True)
+    predictions = pd.concat([p.predictions for p in parts], ignore_index=True)
+    customer_p = pd.concat([p.customer_p for p in parts], ignore_index=True)
+    drivers = pd.concat([p.drivers for p in parts if len(p.drivers)]) if any(len(p.drivers) for p in parts) \
+        else pd.Series(dtype=object)
+    risk = risk_scores(customer_p, profiles, drivers, model.kind)
     return ScoringResult(profiles=profiles, predictions=predictions, risk=risk, model=model)
+
+
+def score_portfolio(lines: pd.DataFrame, customers: pd.DataFrame, items: pd.DataFrame, as_of: dt.date, *,
+                    default_terms_days: int = 30, ledger_currency: str = "EUR", country: str = "FR",
+                    min_settled: int = MIN_SETTLED, disputes: pd.DataFrame | None = None,
+                    promises: pd.DataFrame | None = None, seed: int = 0,
+                    lines_open: pd.DataFrame | None = None) -> ScoringResult:
+    history = invoice_history(lines, customers, as_of, default_terms_days, lines_open=lines_open)
+    model = train_model(history, customers, as_of, ledger_currency=ledger_currency, country=country,
+                        min_settled=min_settled, seed=seed)
+    part = score_part(model, history, customers, items, as_of, default_terms_days=default_terms_days,
+                      ledger_currency=ledger_currency, country=country, disputes=disputes, promises=promises)
+    return rank_risk([part], model)
