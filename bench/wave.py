@@ -315,9 +315,9 @@ def run_stage(name: str, state: dict) -> dict:
     if name == "apply_matches":
         return cash.apply_matches(settings, AS_OF)
     if name == "score_customers":
-        return score_in_shards(settings, state)
+        return score_in_shards(state)
     if name == "plan_collection_actions":
-        return plan_in_shards(settings, state)
+        return plan_in_shards(state)
     if name == "compute_aging":
         return wave.compute_aging(settings, AS_OF)
     if name == "prepare_dispatch":
@@ -345,49 +345,60 @@ def run_stage(name: str, state: dict) -> dict:
     raise ValueError(name)
 
 
-def _shard(args: tuple) -> dict:
+def _step(args: tuple) -> tuple[dict, float]:
+    """One DAG task's body in its own process: (its result, its peak RSS in MB)."""
     from receivables.pipeline import wave
 
-    stage, state, shard = args
-    if stage == "score":
-        return wave.score_shard(settings_for(state), AS_OF, tuple(shard))
-    return wave.plan_collection_actions(settings_for(state), AS_OF, now=NOW, shard=tuple(shard), import_first=False)
+    step, state, shard = args
+    settings = settings_for(state)
+    if step == "train_scoring_model":
+        result = wave.train_scoring_model(settings, AS_OF, now=NOW)
+    elif step == "score_customers":
+        result = wave.score_shard(settings, AS_OF, tuple(shard))
+    elif step == "publish_scores":
+        result = wave.publish_scores(settings, AS_OF, now=NOW)
+    elif step == "plan_shards":
+        result = wave.plan_shards(settings, now=NOW)
+    else:
+        result = wave.plan_collection_actions(settings, AS_OF, now=NOW, shard=tuple(shard), import_first=False)
+    return result, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _mapped(stage: str, state: dict, shards: list) -> list[dict]:
-    """One process per customer shard, at most --workers at once, as the DAG's mapped task runs
-    them (nothing else runs beside them: they are alone on the critical path)."""
+def _tasks(steps: list[tuple], workers: int) -> tuple[list[dict], float]:
+    """Each step in a new process (each DAG task is its own process), at most `workers` at once:
+    (the results, the memory they held together at most: the sum of the `workers` largest peaks)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if len(shards) == 1:
-        return [_shard((stage, state, shards[0]))]
-    with ProcessPoolExecutor(max_workers=state.get("workers", 2), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_shard, [(stage, state, shard) for shard in shards]))
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(steps))), max_tasks_per_child=1,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = list(pool.map(_step, steps))
+    peaks = sorted((peak for _, peak in done), reverse=True)
+    return [result for result, _ in done], sum(peaks[:workers])
 
 
-def score_in_shards(settings, state: dict) -> dict:  # noqa: ANN001
-    """As the DAG: train_scoring_model, score_customers mapped over the shards, publish_scores."""
-    from receivables.pipeline import wave
+def score_in_shards(state: dict) -> dict:
+    """As the DAG: train_scoring_model, score_customers mapped over the shards (at most --workers
+    at once: nothing else runs then), publish_scores; each its own process."""
+    workers = state.get("workers", 2)
+    [trained], train_mb = _tasks([("train_scoring_model", state, None)], 1)
+    scored, score_mb = _tasks([("score_customers", state, shard) for shard in trained["shards"]], workers)
+    [published], publish_mb = _tasks([("publish_scores", state, None)], 1)
+    return {"shards": len(scored), **published, "peak_mb": max(train_mb, score_mb, publish_mb)}
 
-    shards = wave.train_scoring_model(settings, AS_OF, now=NOW)["shards"]
-    _mapped("score", state, shards)
-    return {"shards": len(shards), **wave.publish_scores(settings, AS_OF, now=NOW)}
 
-
-def plan_in_shards(settings, state: dict) -> dict:  # noqa: ANN001
+def plan_in_shards(state: dict) -> dict:
     """As the DAG: plan_shards (registers, shard count), then plan_collection_actions mapped."""
-    from receivables.pipeline import wave
-
-    shards = wave.plan_shards(settings, now=NOW)["shards"]
-    results = _mapped("plan", state, shards)
+    workers = state.get("workers", 2)
+    [prepared], prepare_mb = _tasks([("plan_shards", state, None)], 1)
+    results, plan_mb = _tasks([("plan_collection_actions", state, shard) for shard in prepared["shards"]], workers)
     per_channel: dict[str, int] = {}
     for result in results:
         for channel, count in result["per_channel"].items():
             per_channel[channel] = per_channel.get(channel, 0) + count
-    return {"shards": len(shards), "actions": sum(r["actions"] for r in results),
+    return {"shards": len(results), "actions": sum(r["actions"] for r in results),
             "invoices": sum(r["invoices"] for r in results), "per_channel": per_channel,
-            "awaiting_approval": sum(r["awaiting_approval"] for r in results)}
+            "awaiting_approval": sum(r["awaiting_approval"] for r in results), "peak_mb": max(prepare_mb, plan_mb)}
 
 
 def print_some_letters(settings, state: dict) -> dict:  # noqa: ANN001
@@ -480,6 +491,9 @@ def run_schedule(stages: list[str], state: dict, state_file: Path, *, workers: i
                   "start": started - origin, "end": end - origin}
         result_file = state_file.with_suffix(f".{name}.json")
         state[name] = json.loads(result_file.read_text()) if figure["ok"] and result_file.exists() else {}
+        # a stage that ran its DAG tasks in processes of its own (mapped shards) says what they held together
+        figure["rss_mb"] = max(figure["rss_mb"], float(state[name].get("peak_mb") or 0)) \
+            if isinstance(state[name], dict) else figure["rss_mb"]
         figures[name] = figure
         print(f"  {name:<24} {figure['wall']:8.1f} s wall {figure['cpu']:8.1f} s CPU {figure['rss_mb']:8.0f} MB  "
               f"[{figure['start']:6.1f} -> {figure['end']:6.1f}]  "

@@ -8,8 +8,12 @@ process and every run (no Python `hash()` salting), so each mapped task of a run
 customers, and a re-run of one shard replaces exactly that shard's rows. Shard (0, 1) is
 everything: a small portfolio runs as one task and nothing is hashed.
 
-Planning is per customer (its open items, registers, steps already taken and risk), so its shards
-plan exactly what one task would (tests/integration/test_collection_planning_wave.py).
+Sharded: scoring (the model trained once on everyone's history; each shard's profiles and
+predictions; then the exposure ranked across all shards) and planning (per customer: its open
+items, registers, steps already taken and risk). Both give exactly what one task gives
+(tests/integration/test_cash_application_wave.py, test_collection_planning_wave.py).
+Not sharded: matching, whose job is to find each bank line's customer (payer, references,
+amounts across the whole portfolio): a line cannot be routed to a customer's shard before it.
 """
 
 from __future__ import annotations

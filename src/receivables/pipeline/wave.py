@@ -5,6 +5,11 @@
     summary  = load_ledger(settings, manifest)        # one transaction into the warehouse
     summary  = score_customers(settings, as_of, now=...)             # profiles, predictions, risk
     summary  = plan_collection_actions(settings, as_of, now=...)     # today's reminders
+    # a large portfolio, as the DAG maps it over customer shards (receivables.shards):
+    shards   = train_scoring_model(settings, as_of, now=...)["shards"]; score_shard(settings, as_of, shard)
+    summary  = publish_scores(settings, as_of, now=...)
+    shards   = plan_shards(settings, now=...)["shards"]
+    summary  = plan_collection_actions(settings, as_of, now=..., shard=shard, import_first=False)
     summary  = compute_aging(settings, as_of)         # open items, aged balance of as_of
     (then the dispatch tasks, and pipeline.kpis.compute_kpis: the KPIs of as_of)
 
