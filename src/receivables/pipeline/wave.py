@@ -376,6 +376,7 @@ def train_scoring_model(settings: WaveSettings, as_of: dt.date, *, now: dt.datet
     path = run_dir(settings, as_of) / "late_payment_model.joblib"
     joblib.dump(model, path)
     history.to_parquet(folder / "history.parquet", index=False)
+    items.to_parquet(folder / "items.parquet", index=False)    # after today's cash: the shards take theirs
     customer_count = len(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"]))
     split = shard_list(customer_count, settings.shard_customers) if shards else [WHOLE]
     report = model.report
@@ -409,11 +410,14 @@ def score_shard(settings: WaveSettings, as_of: dt.date, shard: Shard = WHOLE) ->
     if list(shard) not in training["shards"]:
         raise ValueError(f"shard {shard[0]} of {shard[1]} is not one of this run's {training['shards']}")
     model = joblib.load(run_dir(settings, as_of) / "late_payment_model.joblib")
+    from receivables.warehouse.store import read_customers
+
     engine = _engine(settings)
-    _, customers, items, _ = open_items_after_cash(engine, settings, as_of, shard)
+    items = only(pd.read_parquet(folder / "items.parquet"), shard).reset_index(drop=True)
     portfolio = pd.read_parquet(folder / "history.parquet")
     history = only(portfolio, shard).reset_index(drop=True) if shard[1] > 1 else portfolio
     with engine.connect() as conn:
+        customers = only(read_customers(conn), shard).reset_index(drop=True)
         recorded = _recorded_registers(conn, shard)
     part = score_part(model, history, customers, items, as_of, default_terms_days=settings.default_terms_days,
                       ledger_currency=settings.ledger_currency, country=settings.country,
