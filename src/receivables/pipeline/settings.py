@@ -18,7 +18,7 @@ name in upper case, then to the defaults below. Nothing here is read at DAG pars
     RECEIVABLES_DISPUTES         disputes CSV imported (upserted by id) by each planning run
     RECEIVABLES_PROMISES         promises-to-pay CSV, likewise
     RECEIVABLES_PAYMENT_PLANS    payment plans CSV, likewise
-    RECEIVABLES_SHARD_CUSTOMERS  customers per planning shard: a larger portfolio is planned by several mapped tasks (250000)
+    RECEIVABLES_SHARD_CUSTOMERS  customers per shard: a larger portfolio is scored and planned by several mapped tasks (250000)
     RECEIVABLES_BANK             bank statement files or globs, ':'-separated (the drop folder)
     RECEIVABLES_BANK_MAPPING     the YAML column mapping for CSV bank statements
     RECEIVABLES_SQL_SOURCES      JSON list of SQL sources: [{"name": "odoo", "url": "postgresql+psycopg://...",

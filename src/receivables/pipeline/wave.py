@@ -60,7 +60,7 @@ class WaveSettings:
     disputes_file: str | None = None
     promises_file: str | None = None
     payment_plans_file: str | None = None
-    shard_customers: int = SHARD_CUSTOMERS                  # customers per planning shard (mapped tasks)
+    shard_customers: int = SHARD_CUSTOMERS                  # customers per scoring and planning shard
 
 
 def run_dir(settings: WaveSettings, as_of: dt.date) -> Path:
