@@ -364,6 +364,7 @@ def train_scoring_model(settings: WaveSettings, as_of: dt.date, *, now: dt.datet
 
     from receivables.scoring.history import invoice_history
     from receivables.scoring.portfolio import idle_customers, idle_usual_median, train_model
+    from receivables.scoring.profile import profile_ids
 
     engine = _engine(settings)
     lines, customers, items, lines_open = open_items_after_cash(engine, settings, as_of)
@@ -377,7 +378,7 @@ def train_scoring_model(settings: WaveSettings, as_of: dt.date, *, now: dt.datet
     joblib.dump(model, path)
     history.to_parquet(folder / "history.parquet", index=False)
     items.to_parquet(folder / "items.parquet", index=False)    # after today's cash: the shards take theirs
-    customer_count = len(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"]))
+    customer_count = len(profile_ids(history, items, customers))
     split = shard_list(customer_count, settings.shard_customers) if shards else [WHOLE]
     report = model.report
     training = {"kind": report.kind, "reason": report.reason, "metrics": report.metrics, "rows": report.rows,
@@ -403,6 +404,7 @@ def score_shard(settings: WaveSettings, as_of: dt.date, shard: Shard = WHOLE) ->
     import joblib
 
     from receivables.scoring.portfolio import score_part
+    from receivables.warehouse.store import read_customers
 
     shard = check(shard)
     folder = _scores_dir(settings, as_of)
@@ -410,18 +412,17 @@ def score_shard(settings: WaveSettings, as_of: dt.date, shard: Shard = WHOLE) ->
     if list(shard) not in training["shards"]:
         raise ValueError(f"shard {shard[0]} of {shard[1]} is not one of this run's {training['shards']}")
     model = joblib.load(run_dir(settings, as_of) / "late_payment_model.joblib")
-    from receivables.warehouse.store import read_customers
-
     engine = _engine(settings)
     items = only(pd.read_parquet(folder / "items.parquet"), shard).reset_index(drop=True)
-    portfolio = pd.read_parquet(folder / "history.parquet")
-    history = only(portfolio, shard).reset_index(drop=True) if shard[1] > 1 else portfolio
+    portfolio = pd.read_parquet(folder / "history.parquet")     # a shard's customers: their rows of it
+    sharded = shard[1] > 1
+    history = only(portfolio, shard).reset_index(drop=True) if sharded else portfolio
     with engine.connect() as conn:
         customers = only(read_customers(conn), shard).reset_index(drop=True)
         recorded = _recorded_registers(conn, shard)
     part = score_part(model, history, customers, items, as_of, default_terms_days=settings.default_terms_days,
                       ledger_currency=settings.ledger_currency, country=settings.country,
-                      usual_fallback=training["usual_fallback"], portfolio=portfolio if shard[1] > 1 else None,
+                      usual_fallback=training["usual_fallback"], portfolio=portfolio if sharded else None,
                       **recorded)
     out = _part_dir(settings, as_of, shard)
     staging = out.with_name(f".{out.name}.partial")
@@ -434,7 +435,7 @@ def score_shard(settings: WaveSettings, as_of: dt.date, shard: Shard = WHOLE) ->
                                                                                         index=False)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(staging, out)
-    return {"as_of": as_of.isoformat(), **({"shard": list(shard)} if shard[1] > 1 else {}),
+    return {"as_of": as_of.isoformat(), **({"shard": list(shard)} if sharded else {}),
             "customers": len(part.profiles), "invoices_scored": len(part.predictions)}
 
 

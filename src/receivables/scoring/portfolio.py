@@ -32,7 +32,7 @@ from receivables.scoring.dates import backtest, expected_payment_dates
 from receivables.scoring.features import FEATURES, features
 from receivables.scoring.history import invoice_history
 from receivables.scoring.model import MIN_SETTLED, LatePaymentModel, train
-from receivables.scoring.profile import payer_profiles
+from receivables.scoring.profile import payer_profiles, profile_ids
 from receivables.scoring.risk import contributions, driver_texts, risk_scores
 
 
@@ -108,8 +108,7 @@ def idle_usual_median(history: pd.DataFrame, idle: pd.Index) -> float:
 
 def idle_customers(history: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame) -> pd.Index:
     """The customers with a profile (master, history or open items) and no open invoice."""
-    ids = pd.Index(sorted(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"])))
-    return ids.difference(pd.Index(items.loc[items["item_type"] == "invoice", "customer_id"].unique()))
+    return profile_ids(history, items, customers).difference(pd.Index(items.loc[items["item_type"] == "invoice", "customer_id"].unique()))
 
 
 def train_model(history: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date, *, ledger_currency: str = "EUR",

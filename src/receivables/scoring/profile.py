@@ -45,13 +45,18 @@ def segment_from_volume(billed_minor: pd.Series) -> pd.Series:
     return out
 
 
+def profile_ids(history: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame) -> pd.Index:
+    """The customers that get a profile: known to the master, the history or the open items."""
+    return pd.Index(sorted(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"])),
+                    name="customer_id")
+
+
 def payer_profiles(history: pd.DataFrame, items: pd.DataFrame, customers: pd.DataFrame, as_of: dt.date,
                    ledger_currency: str = "EUR", disputes: pd.DataFrame | None = None,
                    promises: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per customer known to the master, the history or the open items (PROFILE_COLUMNS)."""
     cutoff = pd.Timestamp(as_of)
-    ids = pd.Index(sorted(set(customers["customer_id"]) | set(history["customer_id"]) | set(items["customer_id"])),
-                   name="customer_id")
+    ids = profile_ids(history, items, customers)
     out = pd.DataFrame(index=ids)
     out["currency"] = ledger_currency
 

@@ -63,9 +63,9 @@ def run_rules(frame: pd.DataFrame, rules: list[Rule], *, suite_name: str,
     by `index_column` (the source line, or the customer id).
 
     The rules look at one row at a time (whole-entry facts are columns of the frame), so the
-    frame is validated in slices of `chunk_rows` (default CHUNK_ROWS) and the results added up: GX materializes a
-    copy of the frame for each metric it computes, which at 10M ledger lines would be tens of
-    gigabytes, and per slice stays a few hundred megabytes."""
+    frame is validated in slices of `chunk_rows` (default CHUNK_ROWS) and the results added up:
+    GX materializes a copy of the frame for each metric it computes, which at 10M ledger lines
+    would be tens of gigabytes, and per slice stays a few hundred megabytes."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
 
